@@ -1,0 +1,33 @@
+"""Stage aggregate: the summary table, DVC metrics, Markdown report and plots.
+
+Writes metrics/summary.json (compact, for `dvc metrics diff` and `dvc exp show`),
+reports/summary.md (every attack on every variant, and the dense-vs-ticket verdicts) and
+plots/ (PNG figures and the tables behind the `dvc plots` definitions in dvc.yaml).
+"""
+
+import argparse
+from pathlib import Path
+
+from ticketleak import params, plots, report, store
+from ticketleak.cli import run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/summary.json"))
+    parser.add_argument("--report", type=Path, default=Path("reports/summary.md"))
+    parser.add_argument("--plots", type=Path, default=Path("plots"))
+    args = parser.parse_args()
+    p = params.load()
+    rows = report.collect(p.defense.train, p.defense.release, p.prune.sparsities)
+    with store.staged_dir(args.plots) as tmp:
+        plots.data_tables(rows, tmp)
+        plots.figures(rows, tmp)
+    store.write_json(args.metrics, report.summary_metrics(rows))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(report.markdown(rows))
+    print("\n".join(report.verdicts(rows)))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,357 @@
+"""Typed, validated parameters: the schema of ``params.yaml``.
+
+Every key of ``params.yaml`` is a field of one of the frozen dataclasses below. Loading checks
+types, ranges and spelling (an unknown key names its closest valid neighbour) and fails with a
+single-line :class:`ParamsError` before any work starts.
+
+Inside a DVC stage, :func:`load` reads only the keys that stage declares in ``dvc.yaml``
+(``dvc.api.params_show``); touching any other field raises :class:`ParamsError`, so a stage can
+never silently depend on a key that does not invalidate it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
+ARCHITECTURES = ("mlp", "cnn", "lenet5", "resnet18", "resnet50", "vgg16_bn", "densenet121")
+TRAIN_DEFENSES = ("none", "l2", "dropout")
+RELEASE_DEFENSES = ("topk",)
+
+
+class ParamsError(ValueError):
+    """A bad parameter: the message is one line and names the key."""
+
+
+class _Undeclared:
+    def __repr__(self) -> str:
+        return "<undeclared>"
+
+
+UNDECLARED: Any = _Undeclared()
+
+
+class Section:
+    """Base of every params section: raises when a stage reads a key it did not declare."""
+
+    _section: typing.ClassVar[str] = ""
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if value is UNDECLARED:
+            stage = os.environ.get("DVC_STAGE", "this stage")
+            key = f"{object.__getattribute__(self, '_section')}.{name}"
+            raise ParamsError(f"{stage} reads '{key}' but does not declare it in dvc.yaml params")
+        return value
+
+    def check(self) -> None:
+        """Cross-field checks of one section (declared fields only)."""
+
+
+def _declared(section: Section, name: str) -> bool:
+    return object.__getattribute__(section, name) is not UNDECLARED
+
+
+@dataclass(frozen=True)
+class DataParams(Section):
+    _section = "data"
+    name: str
+    path: str | None
+    root: str
+    classes: list[int] | None
+    target_size: int
+    shadow_size: int
+    val_size: int
+    seed: int
+
+    def check(self) -> None:
+        if _declared(self, "name") and self.name not in DATASETS:
+            raise ParamsError(f"data.name: unknown dataset '{self.name}' (choose from {', '.join(DATASETS)})")
+        for key in ("target_size", "shadow_size", "val_size"):
+            if _declared(self, key) and getattr(self, key) < 1:
+                raise ParamsError(f"data.{key}: must be at least 1, got {getattr(self, key)}")
+        if _declared(self, "classes") and self.classes is not None:
+            if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes) or min(self.classes) < 0:
+                raise ParamsError(f"data.classes: need two or more distinct non-negative class indices, got {self.classes}")
+
+
+@dataclass(frozen=True)
+class ModelParams(Section):
+    _section = "model"
+    arch: str
+    dropout: float
+
+    def check(self) -> None:
+        if _declared(self, "arch") and self.arch not in ARCHITECTURES:
+            raise ParamsError(f"model.arch: unknown architecture '{self.arch}' (choose from {', '.join(ARCHITECTURES)})")
+        if _declared(self, "dropout") and not 0 <= self.dropout < 1:
+            raise ParamsError(f"model.dropout: must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainParams(Section):
+    _section = "train"
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    epochs: int
+    batch_size: int
+    schedule: str
+    augment: bool
+    seed: int
+    device: str
+
+    def check(self) -> None:
+        _choice(self, "optimizer", ("sgd", "adam"))
+        _choice(self, "schedule", ("constant", "cosine", "step"))
+        _choice(self, "device", ("auto", "cpu", "cuda"))
+        for key in ("epochs", "batch_size"):
+            if _declared(self, key) and getattr(self, key) < 1:
+                raise ParamsError(f"train.{key}: must be a positive integer, got {getattr(self, key)}")
+        if _declared(self, "lr") and self.lr <= 0:
+            raise ParamsError(f"train.lr: must be positive, got {self.lr}")
+        for key in ("momentum", "weight_decay"):
+            if _declared(self, key) and getattr(self, key) < 0:
+                raise ParamsError(f"train.{key}: must be non-negative, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
+class ShadowParams(Section):
+    _section = "shadow"
+    ids: list[int]
+
+    def check(self) -> None:
+        if _declared(self, "ids"):
+            if not self.ids:
+                raise ParamsError("shadow.ids: the Shokri attack needs at least one shadow model, got []")
+            if len(set(self.ids)) != len(self.ids) or min(self.ids) < 0:
+                raise ParamsError(f"shadow.ids: need distinct non-negative ids, got {self.ids}")
+
+
+@dataclass(frozen=True)
+class PruneParams(Section):
+    _section = "prune"
+    method: str
+    sparsities: list[float]
+    scope: str
+    retrain_epochs: int | None
+
+    def check(self) -> None:
+        _choice(self, "method", ("lth_oneshot",))
+        _choice(self, "scope", ("global", "layer"))
+        if _declared(self, "sparsities"):
+            for s in self.sparsities:
+                _check_sparsity(s, "prune.sparsities")
+            if len(set(self.sparsities)) != len(self.sparsities):
+                raise ParamsError(f"prune.sparsities: duplicate levels in {self.sparsities}")
+        if _declared(self, "retrain_epochs") and self.retrain_epochs is not None and self.retrain_epochs < 1:
+            raise ParamsError(f"prune.retrain_epochs: must be a positive integer or null, got {self.retrain_epochs}")
+
+
+@dataclass(frozen=True)
+class ShokriParams(Section):
+    _section = "attack.shokri"
+    hidden: list[int]
+    max_iter: int
+    seed: int
+
+    def check(self) -> None:
+        if _declared(self, "hidden") and (not self.hidden or min(self.hidden) < 1):
+            raise ParamsError(f"attack.shokri.hidden: need one or more positive layer widths, got {self.hidden}")
+        if _declared(self, "max_iter") and self.max_iter < 1:
+            raise ParamsError(f"attack.shokri.max_iter: must be positive, got {self.max_iter}")
+
+
+@dataclass(frozen=True)
+class AttackParams(Section):
+    _section = "attack"
+    shokri: ShokriParams
+    bootstrap: int
+
+    def check(self) -> None:
+        if _declared(self, "bootstrap") and self.bootstrap < 0:
+            raise ParamsError(f"attack.bootstrap: must be >= 0, got {self.bootstrap}")
+
+
+@dataclass(frozen=True)
+class NoDefense(Section):
+    _section = "defense.none"
+
+
+@dataclass(frozen=True)
+class L2Params(Section):
+    _section = "defense.l2"
+    lam: float
+
+    def check(self) -> None:
+        if _declared(self, "lam") and self.lam <= 0:
+            raise ParamsError(f"defense.l2.lam: must be positive, got {self.lam}")
+
+
+@dataclass(frozen=True)
+class DropoutParams(Section):
+    _section = "defense.dropout"
+    rate: float
+
+    def check(self) -> None:
+        if _declared(self, "rate") and not 0 < self.rate < 1:
+            raise ParamsError(f"defense.dropout.rate: must be in (0, 1), got {self.rate}")
+
+
+@dataclass(frozen=True)
+class TopkParams(Section):
+    _section = "defense.topk"
+    k: int
+
+    def check(self) -> None:
+        if _declared(self, "k") and self.k < 1:
+            raise ParamsError(f"defense.topk.k: must be at least 1, got {self.k}")
+
+
+@dataclass(frozen=True)
+class DefenseParams(Section):
+    _section = "defense"
+    train: list[str]
+    release: list[str]
+    none: NoDefense
+    l2: L2Params
+    dropout: DropoutParams
+    topk: TopkParams
+
+    def check(self) -> None:
+        if _declared(self, "train"):
+            _choices(self.train, TRAIN_DEFENSES, "defense.train")
+            if "none" not in self.train:
+                raise ParamsError("defense.train: must include 'none' (the undefended baseline)")
+        if _declared(self, "release"):
+            _choices(self.release, RELEASE_DEFENSES, "defense.release")
+
+
+@dataclass(frozen=True)
+class Params(Section):
+    """The whole of ``params.yaml``."""
+
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    shadow: ShadowParams
+    prune: PruneParams
+    attack: AttackParams
+    defense: DefenseParams
+
+
+def _choice(section: Section, key: str, options: tuple[str, ...]) -> None:
+    if _declared(section, key) and getattr(section, key) not in options:
+        raise ParamsError(f"{section._section}.{key}: unknown value '{getattr(section, key)}' (choose from {', '.join(options)})")
+
+
+def _choices(values: list[str], options: tuple[str, ...], key: str) -> None:
+    for v in values:
+        if v not in options:
+            raise ParamsError(f"{key}: unknown entry '{v}' (choose from {', '.join(options)})")
+    if len(set(values)) != len(values):
+        raise ParamsError(f"{key}: duplicate entries in {values}")
+
+
+def _check_sparsity(value: float, key: str) -> None:
+    if not 0 <= value < 1:
+        raise ParamsError(f"{key}: sparsity {value} is outside [0, 1)")
+
+
+def _coerce(value: Any, tp: Any, key: str, partial: bool = False) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, partial)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(tp, type) and issubclass(tp, Section):
+        return _build(tp, value, key, partial)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # PyYAML reads 1e-3 as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    raise ParamsError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _build(cls: type[Section], raw: Any, prefix: str, partial: bool = False) -> Section:
+    """Build section ``cls`` from a dict; with ``partial`` absent keys become UNDECLARED."""
+    if raw is None and not fields(cls):
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{prefix or 'params'}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    where = lambda k: f"{prefix}.{k}" if prefix else k  # noqa: E731
+    for key in raw:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{where(close[0])}'?)" if close else f" (valid keys: {', '.join(names)})"
+            raise ParamsError(f"params.yaml: unknown key '{where(key)}'{hint}")
+    values = {}
+    for name in names:
+        if name in raw:
+            values[name] = _coerce(raw[name], hints[name], where(name), partial)
+        elif partial:
+            values[name] = UNDECLARED
+        else:
+            raise ParamsError(f"params.yaml: missing key '{where(name)}'")
+    section = cls(**values)
+    section.check()
+    return section
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a params file, with a one-line error if it is missing or not YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}") from None
+    return raw or {}
+
+
+def validate(raw: dict) -> Params:
+    """Validate a whole params mapping; every key must be present and known."""
+    return typing.cast(Params, _build(Params, raw, ""))
+
+
+def load(path: str | Path = "params.yaml", stage: str | None = None) -> Params:
+    """Load params for ``stage`` (default: ``$DVC_STAGE``), or the whole validated file outside DVC.
+
+    Inside a stage only the declared keys are loaded; reading another raises ParamsError.
+    """
+    stage = stage or os.environ.get("DVC_STAGE")
+    if not stage:
+        return validate(read_yaml(path))
+    import dvc.api  # only inside DVC stages
+
+    declared = dvc.api.params_show(str(path), stages=stage)
+    return typing.cast(Params, _build(Params, declared, "", partial=True))

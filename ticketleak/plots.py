@@ -1,0 +1,151 @@
+"""Figures: attack success and accuracy against sparsity, ROC curves, confidence histograms.
+
+PNG figures for people, plus small CSV/JSON tables that `dvc plots show/diff` draws across
+commits and experiments.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from ticketleak import posteriors, store  # noqa: E402
+from ticketleak.defenses import softmax  # noqa: E402
+from ticketleak.report import Row  # noqa: E402
+
+FLOOR = 1e-3  # log-log ROC floor: below 1/N non-members nothing is measured
+
+
+def _x(level: str) -> float:
+    return 0.0 if level == store.DENSE else float(level)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def data_tables(rows: list[Row], out: Path) -> None:
+    """attack_vs_sparsity.csv, accuracy_vs_sparsity.csv (undefended, full posterior) and roc.json."""
+    base = [r for r in rows if r.variant == "none"]
+    attacks = list(base[0].attacks)
+    _write_csv(
+        out / "attack_vs_sparsity.csv",
+        ["sparsity", *attacks, "best"],
+        [[_x(r.level), *(round(r.attacks[a]["auc"], 4) for a in attacks), round(r.best[1]["auc"], 4)] for r in base],
+    )
+    _write_csv(
+        out / "accuracy_vs_sparsity.csv",
+        ["sparsity", "train_acc", "test_acc"],
+        [[_x(r.level), round(r.target["train_acc"], 4), round(r.target["test_acc"], 4)] for r in base],
+    )
+    points = []
+    for r, fpr, tpr in _best_rocs(base):
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
+        points += [{"level": r.level, "fpr": max(float(fpr[i]), FLOOR), "tpr": max(float(tpr[i]), FLOOR)} for i in keep]
+    (out / "roc.json").write_text(json.dumps(points))
+
+
+def _best_rocs(rows: list[Row]):
+    for r in rows:
+        name, _ = r.best
+        with np.load(store.result_paths(r.defense, r.level)[1]) as f:
+            fpr, tpr, _ = roc_curve(f["member"], f[f"{r.release}/{name}"])
+        yield r, fpr, tpr
+
+
+def figures(rows: list[Row], out: Path) -> None:
+    """The PNG figures."""
+    _attack_vs_sparsity(rows, out / "attack_vs_sparsity.png")
+    _accuracy_vs_sparsity(rows, out / "accuracy_vs_sparsity.png")
+    _roc(rows, out / "roc.png")
+    _confidence_histograms(rows, out / "confidence_histograms.png")
+
+
+def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
+    base = [r for r in rows if r.variant == "none"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    xs = [_x(r.level) for r in base]
+    for name in base[0].attacks:
+        axes[0].plot(xs, [r.attacks[name]["auc"] for r in base], marker="o", label=name)
+        axes[1].plot(xs, [r.attacks[name]["accuracy"] for r in base], marker="o", label=name)
+    axes[0].set_title("Attack AUC, undefended target")
+    axes[1].set_title("Attack balanced accuracy, undefended target")
+    for variant in dict.fromkeys(r.variant for r in rows):
+        group = [r for r in rows if r.variant == variant]
+        auc = np.array([r.best[1]["auc"] for r in group])
+        sd = np.array([r.best[1].get("auc_std", 0.0) for r in group])
+        x = [_x(r.level) for r in group]
+        axes[2].errorbar(x, auc, yerr=2 * sd, marker="o", capsize=3, label=variant)
+    axes[2].set_title("Best-attack AUC per defense (bars: 2 bootstrap sd)")
+    for ax in axes:
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("sparsity (0 = dense)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for defense in dict.fromkeys(r.defense for r in rows):
+        group = [r for r in rows if r.defense == defense and r.release == "none"]
+        x = [_x(r.level) for r in group]
+        line = ax.plot(x, [r.target["test_acc"] for r in group], marker="o", label=f"{defense} test")[0]
+        ax.plot(x, [r.target["train_acc"] for r in group], marker="s", ls="--", color=line.get_color(), label=f"{defense} train")
+    ax.set_xlabel("sparsity (0 = dense)")
+    ax.set_ylabel("target accuracy")
+    ax.set_title("Target train / test accuracy against sparsity")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _roc(rows: list[Row], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for r, fpr, tpr in _best_rocs([r for r in rows if r.variant == "none"]):
+        ax.plot(np.maximum(fpr, FLOOR), np.maximum(tpr, FLOOR), label=f"{r.level}: {r.best[0]} (AUC {r.best[1]['auc']:.3f})")
+    ax.plot([FLOOR, 1], [FLOOR, 1], color="grey", lw=0.8, ls="--")
+    ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate")
+    ax.set_title("ROC of the best attack, undefended (log-log)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _confidence_histograms(rows: list[Row], path: Path) -> None:
+    """Seed 002, Fig. 1: the target's confidence in the true label, members vs non-members."""
+    levels = [r.level for r in rows if r.variant == "none"]
+    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), sharey=True, squeeze=False)
+    bins = np.linspace(0, 1, 21)
+    for ax, level in zip(axes[0], levels):
+        arrays = posteriors.load(store.posteriors_dir("none", level) / "target.npz")
+        p_y = softmax(arrays["logits"].astype(np.float64))[np.arange(len(arrays["labels"])), arrays["labels"]]
+        m = arrays["member"]
+        ax.hist(p_y[m], bins=bins, alpha=0.6, label="members")
+        ax.hist(p_y[~m], bins=bins, alpha=0.6, label="non-members")
+        ax.set_title(f"{level}")
+        ax.set_xlabel("confidence in true label")
+    axes[0][0].set_ylabel("samples")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Undefended target: member vs non-member confidence, dense vs tickets")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

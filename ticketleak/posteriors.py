@@ -1,0 +1,38 @@
+"""Query a model on its members and non-members and keep what attacks need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ticketleak.runs import Tensors
+from ticketleak.training import predict_logits
+
+
+def query(model: torch.nn.Module, members: Tensors, nonmembers: Tensors) -> dict[str, np.ndarray]:
+    """Logits, labels, membership (1 = trained on) and per-sample cross-entropy, members first."""
+    x = torch.cat([members[0], nonmembers[0]])
+    y = torch.cat([members[1], nonmembers[1]])
+    logits = predict_logits(model, x)
+    return {
+        "logits": logits.numpy().astype(np.float32),
+        "labels": y.numpy(),
+        "member": np.r_[np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)],
+        "loss": F.cross_entropy(logits, y, reduction="none").numpy(),
+    }
+
+
+def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the posteriors stage that makes it (dvc repro)")
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}

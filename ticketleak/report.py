@@ -1,0 +1,115 @@
+"""Gather the attack results into one table, the DVC summary metrics and a Markdown report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ticketleak import store
+
+HEADLINE = ("auc", "accuracy", "tpr_at_1pct_fpr")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model variant: a training-time defense, a release, a pruning level, and its results."""
+
+    defense: str
+    release: str
+    level: str
+    sparsity: float  # measured on the target's weights
+    target: dict
+    attacks: dict[str, dict]
+
+    @property
+    def variant(self) -> str:
+        return self.defense if self.release == "none" else f"{self.defense}+{self.release}"
+
+    @property
+    def best(self) -> tuple[str, dict]:
+        """The attack with the highest AUC."""
+        return max(self.attacks.items(), key=lambda kv: kv[1]["auc"])
+
+
+def collect(defenses: list[str], releases: list[str], sparsities: list[float]) -> list[Row]:
+    """Read results/<defense>/<level>.json for every configured variant, dense level first."""
+    rows = []
+    for defense in defenses:
+        for level in [store.DENSE, *(store.level_name(s) for s in sorted(sparsities))]:
+            result = store.read_json(store.result_paths(defense, level)[0])
+            for rel in ["none", *releases]:
+                rows.append(Row(defense, rel, level, result["target"]["sparsity"], result["target"], result["attacks"][rel]))
+    return rows
+
+
+def summary_metrics(rows: list[Row]) -> dict:
+    """Compact numbers for `dvc metrics show` / `dvc exp show`: per variant and level."""
+    out: dict = {}
+    for r in rows:
+        name, best = r.best
+        entry = {
+            "sparsity": round(r.sparsity, 4),
+            "train_acc": round(r.target["train_acc"], 4),
+            "test_acc": round(r.target["test_acc"], 4),
+            "best_auc": round(best["auc"], 4),
+            "best_accuracy": round(max(a["accuracy"] for a in r.attacks.values()), 4),
+            "best_tpr_at_1pct_fpr": round(max(a["tpr_at_1pct_fpr"] for a in r.attacks.values()), 4),
+            "shokri_auc": round(r.attacks["shokri_sorted"]["auc"], 4),
+            "loss_auc": round(r.attacks["loss_global"]["auc"], 4),
+        }
+        out.setdefault(r.variant, {})[r.level] = entry
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def markdown(rows: list[Row]) -> str:
+    """The summary table (variant x attack) and the dense-vs-ticket comparison, as Markdown."""
+    attacks = list(rows[0].attacks)
+    lines = [
+        "# TicketLeak summary",
+        "",
+        "Attack AUC (balanced accuracy in brackets) on the target's members against as many",
+        "non-members. Attacks are fitted on shadow models trained, pruned and defended like the",
+        "target. `level` is `dense` or the asked sparsity; `sparsity` is measured from the weights.",
+        "",
+        "## Dense network vs lottery tickets",
+        "",
+        "| variant | level | sparsity | train acc | test acc | best attack | AUC (bootstrap sd) | acc | TPR@1%FPR |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        name, b = r.best
+        sd = f" ({b['auc_std']:.3f})" if "auc_std" in b else ""
+        lines.append(
+            f"| {r.variant} | {r.level} | {r.sparsity:.3f} | {_fmt(r.target['train_acc'])} | {_fmt(r.target['test_acc'])} "
+            f"| {name} | {_fmt(b['auc'])}{sd} | {_fmt(b['accuracy'])} | {_fmt(b['tpr_at_1pct_fpr'])} |"
+        )
+    lines += ["", "## Every attack", "", "| variant | level | " + " | ".join(attacks) + " |", "|---|---|" + "---|" * len(attacks)]
+    for r in rows:
+        cells = [f"{r.attacks[a]['auc']:.3f} ({r.attacks[a]['accuracy']:.3f})" for a in attacks]
+        lines.append(f"| {r.variant} | {r.level} | " + " | ".join(cells) + " |")
+    lines += ["", "## Verdict per variant (best-attack AUC, ticket minus dense)", ""]
+    lines += verdicts(rows)
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(rows: list[Row]) -> list[str]:
+    """Is each ticket more, less or equally vulnerable than its dense parent? Judged against 2 bootstrap sd."""
+    out = []
+    for variant in dict.fromkeys(r.variant for r in rows):
+        group = [r for r in rows if r.variant == variant]
+        dense = next(r for r in group if r.level == store.DENSE)
+        _, d = dense.best
+        for r in group:
+            if r is dense:
+                continue
+            _, t = r.best
+            diff = t["auc"] - d["auc"]
+            spread = 2 * float(np.hypot(d.get("auc_std", 0.0), t.get("auc_std", 0.0)))
+            word = "equally vulnerable" if abs(diff) <= spread else ("more vulnerable" if diff > 0 else "less vulnerable")
+            out.append(f"- {variant}, sparsity {r.level}: AUC {t['auc']:.3f} vs dense {d['auc']:.3f} ({diff:+.3f}, 2 sd = {spread:.3f}): {word}")
+    return out

@@ -1,0 +1,78 @@
+"""One model's run: its data, its recipe, and how it is saved and loaded.
+
+A run directory holds ``model.pt`` (a plain state dict, loaded with ``weights_only=True``) and
+``info.json`` (architecture, role, defense, level, accuracies, sparsity), so later stages can
+rebuild the network without reading the ``model`` params.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ticketleak import store
+from ticketleak.defenses import TrainingDefense
+from ticketleak.models import build_model, count_parameters
+from ticketleak.params import TrainParams
+from ticketleak.splits import load_split
+from ticketleak.training import Recipe, to_tensor
+
+Tensors = tuple[torch.Tensor, torch.Tensor]
+
+
+def load_role_data(role: str, prepared: Path = store.PREPARED) -> tuple[dict, Tensors, Tensors]:
+    """Metadata and the role's (members, non-members) as normalised tensors."""
+    meta = store.read_json(prepared / "meta.json")
+    split = load_split(prepared / f"{role}.npz")
+
+    def tensors(name: str) -> Tensors:
+        x = to_tensor(split[f"{name}_x"], meta["mean"], meta["std"])
+        return x, torch.from_numpy(split[f"{name}_y"]).long()
+
+    return meta, tensors("members"), tensors("nonmembers")
+
+
+def recipe(train: TrainParams, defense: TrainingDefense, epochs: int | None = None) -> Recipe:
+    """The training recipe from ``train`` params, the defense's L2 weight and an epoch override."""
+    return Recipe(
+        optimizer=train.optimizer,
+        lr=train.lr,
+        momentum=train.momentum,
+        weight_decay=train.weight_decay,
+        epochs=epochs or train.epochs,
+        batch_size=train.batch_size,
+        schedule=train.schedule,
+        augment=train.augment,
+        l2=defense.l2,
+    )
+
+
+def live_logger(run_dir: Path):
+    """A dvclive writer for per-epoch metrics that leaves dvc.yaml and experiments alone."""
+    from dvclive import Live
+
+    return Live(str(run_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None)
+
+
+def save_run(run_dir: Path, model: torch.nn.Module, info: dict, **extra_states: dict) -> None:
+    """Write model.pt, any extra state dicts (init.pt, mask.pt) and info.json."""
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "model.pt")
+    for name, state in extra_states.items():
+        torch.save(state, run_dir / f"{name}.pt")
+    store.write_json(run_dir / "info.json", {**info, "parameters": count_parameters(model)})
+
+
+def build_from_info(info: dict) -> torch.nn.Module:
+    return build_model(info["arch"], info["channels"], info["num_classes"], info["image_size"], info["dropout"])
+
+
+def load_run(run_dir: Path, state: str = "model") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the network described by info.json and load ``<state>.pt`` into it."""
+    info = store.read_json(run_dir / "info.json")
+    model = build_from_info(info)
+    path = run_dir / f"{state}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the stage that makes it (dvc repro)")
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model, info

@@ -1,0 +1,98 @@
+"""Seeded, class-balanced, disjoint splits of one image pool.
+
+The target gets members (``in``), as many non-members (``out``) and a validation split; what is
+left forms the shadow pool, from which every shadow draws its own ``in``/``out`` split (disjoint
+from each other inside one shadow; shadows may share samples, as in seed 002). Shadow ``i``'s split
+depends only on the seed, the pool and ``i``, so adding a shadow leaves the others unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class SplitError(ValueError):
+    """The requested split sizes do not fit the data."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Pool indices of one model's data: members, non-members and (target only) validation."""
+
+    members: np.ndarray
+    nonmembers: np.ndarray
+    val: np.ndarray | None = None
+
+
+def _quotas(total: int, num_classes: int) -> np.ndarray:
+    """Per-class counts summing to ``total``, as equal as possible (earlier classes take the rest)."""
+    q = np.full(num_classes, total // num_classes)
+    q[: total % num_classes] += 1
+    return q
+
+
+def _take(by_class: list[np.ndarray], quotas: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Take the first ``quotas[c]`` indices of each class; return them and what is left."""
+    taken = np.concatenate([idx[:q] for idx, q in zip(by_class, quotas)])
+    return np.sort(taken), [idx[q:] for idx, q in zip(by_class, quotas)]
+
+
+def _by_class(labels: np.ndarray, indices: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    num_classes = int(labels.max()) + 1
+    return [rng.permutation(indices[labels[indices] == c]) for c in range(num_classes)]
+
+
+def _check_fits(by_class: list[np.ndarray], need: np.ndarray, what: str) -> None:
+    for c, (idx, n) in enumerate(zip(by_class, need)):
+        if len(idx) < n:
+            raise SplitError(
+                f"data: {what} needs {n} samples of class {c} but only {len(idx)} are available; "
+                "lower data.target_size / data.shadow_size / data.val_size"
+            )
+
+
+def target_split(labels: np.ndarray, target_size: int, val_size: int, seed: int) -> tuple[Split, np.ndarray]:
+    """The target's members, non-members and validation split, and the remaining shadow pool."""
+    rng = np.random.default_rng([seed, 0])
+    num_classes = int(labels.max()) + 1
+    by_class = _by_class(labels, np.arange(len(labels)), rng)
+    q_target, q_val = _quotas(target_size, num_classes), _quotas(val_size, num_classes)
+    _check_fits(by_class, 2 * q_target + q_val, "the target (members + non-members + validation)")
+    members, by_class = _take(by_class, q_target)
+    nonmembers, by_class = _take(by_class, q_target)
+    val, by_class = _take(by_class, q_val)
+    pool = np.sort(np.concatenate(by_class))
+    return Split(members, nonmembers, val), pool
+
+
+def shadow_split(labels: np.ndarray, pool: np.ndarray, shadow_size: int, seed: int, shadow_id: int) -> Split:
+    """Shadow ``shadow_id``'s members and non-members, drawn from the shadow pool."""
+    rng = np.random.default_rng([seed, 1, shadow_id])
+    num_classes = int(labels.max()) + 1
+    by_class = _by_class(labels, pool, rng)
+    q = _quotas(shadow_size, num_classes)
+    _check_fits(by_class, 2 * q, f"shadow {shadow_id} (members + non-members, from the shadow pool)")
+    members, by_class = _take(by_class, q)
+    nonmembers, _ = _take(by_class, q)
+    return Split(members, nonmembers)
+
+
+def save_split(path: Path, split: Split, x: np.ndarray, y: np.ndarray) -> None:
+    """Write one model's split (pool indices, uint8 images, labels) as an .npz file."""
+    arrays = {}
+    for name in ("members", "nonmembers", "val"):
+        idx = getattr(split, name)
+        if idx is not None:
+            arrays[f"{name}_idx"], arrays[f"{name}_x"], arrays[f"{name}_y"] = idx, x[idx], y[idx]
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_split(path: Path) -> dict[str, np.ndarray]:
+    """Read a split written by :func:`save_split`."""
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}

@@ -1,0 +1,81 @@
+"""Where results live, and how they are written: atomically, so a failure leaves nothing half-done.
+
+Layout (``level`` is ``dense`` or a sparsity such as ``0.9``; ``role`` is ``target`` or
+``shadow-<id>``)::
+
+    data/prepared/{meta.json, target.npz, shadow-<id>.npz}
+    models/<defense>/<level>/<role>/{model.pt, info.json, live/}   (+ init.pt dense, mask.pt tickets)
+    posteriors/<defense>/<level>/{<role>.npz, models.json}
+    results/<defense>/<level>.json, results/<defense>/<level>-scores.npz
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PREPARED = Path("data/prepared")
+DENSE = "dense"
+
+
+def role_name(shadow_id: int | None) -> str:
+    """``target`` for None, else ``shadow-<id>``."""
+    return "target" if shadow_id is None else f"shadow-{shadow_id}"
+
+
+def role_seed(base: int, role: str) -> int:
+    """Target trains with ``base``; shadow i with ``base + i + 1`` (distinct inits and batch orders)."""
+    return base if role == "target" else base + int(role.split("-")[1]) + 1
+
+
+def level_name(sparsity: float | str) -> str:
+    """Directory name of a pruning level: ``dense`` or the sparsity as DVC renders it (``0.9``)."""
+    return sparsity if isinstance(sparsity, str) else repr(float(sparsity))
+
+
+def model_dir(defense: str, level: str, role: str) -> Path:
+    return Path("models") / defense / level / role
+
+
+def posteriors_dir(defense: str, level: str) -> Path:
+    return Path("posteriors") / defense / level
+
+
+def result_paths(defense: str, level: str) -> tuple[Path, Path]:
+    """The attack metrics (JSON, kept in Git) and the per-sample scores (.npz, DVC cache)."""
+    base = Path("results") / defense
+    return base / f"{level}.json", base / f"{level}-scores.npz"
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the stage that makes it (dvc repro)")
+    return json.loads(path.read_text())
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty temp directory that replaces ``final`` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.replace(final)
