@@ -48,7 +48,8 @@ class Section:
         value = object.__getattribute__(self, name)
         if value is UNDECLARED:
             stage = os.environ.get("DVC_STAGE", "this stage")
-            key = f"{object.__getattribute__(self, '_section')}.{name}"
+            section = object.__getattribute__(self, "_section")
+            key = f"{section}.{name}" if section else name
             raise ParamsError(f"{stage} reads '{key}' but does not declare it in dvc.yaml params")
         return value
 

@@ -76,6 +76,9 @@ def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
     base = [r for r in rows if r.variant == "none"]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     xs = [_x(r.level) for r in base]
+    colors = plt.get_cmap("tab20").colors
+    for ax in axes[:2]:
+        ax.set_prop_cycle(color=colors)
     for name in base[0].attacks:
         axes[0].plot(xs, [r.attacks[name]["auc"] for r in base], marker="o", label=name)
         axes[1].plot(xs, [r.attacks[name]["accuracy"] for r in base], marker="o", label=name)

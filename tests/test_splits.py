@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from ticketleak import splits
+
+
+@pytest.fixture
+def labels():
+    rng = np.random.default_rng(0)
+    return rng.permutation(np.repeat(np.arange(10), 120))
+
+
+def test_target_splits_are_disjoint_balanced_and_sized(labels):
+    target, pool = splits.target_split(labels, target_size=300, val_size=50, seed=1)
+    parts = [target.members, target.nonmembers, target.val, pool]
+    assert sum(len(p) for p in parts) == len(labels)
+    assert len(np.unique(np.concatenate(parts))) == len(labels)  # disjoint and covering
+    assert len(target.members) == len(target.nonmembers) == 300 and len(target.val) == 50
+    for idx in (target.members, target.nonmembers):
+        counts = np.bincount(labels[idx], minlength=10)
+        assert counts.max() - counts.min() == 0  # 300 / 10 classes
+
+
+def test_shadow_splits_avoid_target_data_and_are_stable(labels):
+    target, pool = splits.target_split(labels, 300, 50, seed=1)
+    s0 = splits.shadow_split(labels, pool, 200, seed=1, shadow_id=0)
+    s1 = splits.shadow_split(labels, pool, 200, seed=1, shadow_id=1)
+    target_idx = np.concatenate([target.members, target.nonmembers, target.val])
+    for s in (s0, s1):
+        assert not np.intersect1d(s.members, s.nonmembers).size
+        assert not np.intersect1d(np.concatenate([s.members, s.nonmembers]), target_idx).size
+        counts = np.bincount(labels[s.members], minlength=10)
+        assert counts.max() - counts.min() == 0
+    assert not np.array_equal(s0.members, s1.members)
+    again = splits.shadow_split(labels, pool, 200, seed=1, shadow_id=0)
+    assert np.array_equal(again.members, s0.members)  # adding shadows never moves shadow 0
+
+
+def test_uneven_sizes_stay_within_one_per_class(labels):
+    target, _ = splits.target_split(labels, 305, 7, seed=0)
+    counts = np.bincount(labels[target.members], minlength=10)
+    assert counts.sum() == 305 and counts.max() - counts.min() <= 1
+
+
+def test_too_large_request_names_the_params(labels):
+    with pytest.raises(splits.SplitError, match="data.target_size"):
+        splits.target_split(labels, 700, 10, seed=0)
+    _, pool = splits.target_split(labels, 300, 50, seed=0)
+    with pytest.raises(splits.SplitError, match="shadow 3"):
+        splits.shadow_split(labels, pool, 400, seed=0, shadow_id=3)
+
+
+def test_save_and_load_round_trip(tmp_path, labels):
+    x = np.arange(len(labels) * 4, dtype=np.uint8).reshape(len(labels), 1, 2, 2)
+    target, _ = splits.target_split(labels, 100, 10, seed=0)
+    splits.save_split(tmp_path / "t.npz", target, x, labels)
+    back = splits.load_split(tmp_path / "t.npz")
+    assert np.array_equal(back["members_x"], x[target.members])
+    assert np.array_equal(back["val_y"], labels[target.val])
