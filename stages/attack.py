@@ -10,7 +10,7 @@ import argparse
 
 import numpy as np
 
-from ticketleak import params, posteriors, store
+from ticketleak import params, store
 from ticketleak.attacks import Observed, shokri_attacks, threshold_attacks
 from ticketleak.cli import run
 from ticketleak.defenses import release
@@ -25,8 +25,8 @@ def main() -> None:
     p = params.load()
     level = args.level if args.level == store.DENSE else store.level_name(float(args.level))
     src = store.posteriors_dir(args.defense, level)
-    target = posteriors.load(src / "target.npz")
-    shadows = [posteriors.load(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]
+    target = store.load_arrays(src / "target.npz")
+    shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]
     if target["member"].sum() != (~target["member"]).sum():
         raise ValueError("the target's evaluation set must hold as many members as non-members")
     results, scores = {}, {"member": target["member"], "labels": target["labels"]}
@@ -50,7 +50,7 @@ def main() -> None:
     models = store.read_json(src / "models.json")
     metrics_path, scores_path = store.result_paths(args.defense, level)
     scores_path.parent.mkdir(parents=True, exist_ok=True)
-    posteriors.save(scores_path, scores)
+    store.save_arrays(scores_path, scores)
     store.write_json(metrics_path, {"defense": args.defense, "level": level, "target": models["target"], "attacks": results})
 
 

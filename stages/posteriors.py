@@ -25,7 +25,7 @@ def main() -> None:
             model, info = runs.load_run(store.model_dir(args.defense, level, role))
             _, members, nonmembers = runs.load_role_data(role)
             arrays = posteriors.query(model, members, nonmembers)
-            posteriors.save(tmp / f"{role}.npz", arrays)
+            store.save_arrays(tmp / f"{role}.npz", arrays)
             correct = arrays["logits"].argmax(1) == arrays["labels"]
             summary[role] = {
                 "train_acc": float(correct[arrays["member"]].mean()),

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from ticketleak import posteriors, store  # noqa: E402
+from ticketleak import store  # noqa: E402
 from ticketleak.defenses import softmax  # noqa: E402
 from ticketleak.report import Row  # noqa: E402
 
@@ -139,7 +139,7 @@ def _confidence_histograms(rows: list[Row], path: Path) -> None:
     fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), sharey=True, squeeze=False)
     bins = np.linspace(0, 1, 21)
     for ax, level in zip(axes[0], levels):
-        arrays = posteriors.load(store.posteriors_dir("none", level) / "target.npz")
+        arrays = store.load_arrays(store.posteriors_dir("none", level) / "target.npz")
         p_y = softmax(arrays["logits"].astype(np.float64))[np.arange(len(arrays["labels"])), arrays["labels"]]
         m = arrays["member"]
         ax.hist(p_y[m], bins=bins, alpha=0.6, label="members")

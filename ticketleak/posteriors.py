@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,16 +21,3 @@ def query(model: torch.nn.Module, members: Tensors, nonmembers: Tensors) -> dict
         "member": np.r_[np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)],
         "loss": F.cross_entropy(logits, y, reduction="none").numpy(),
     }
-
-
-def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-
-
-def load(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run the posteriors stage that makes it (dvc repro)")
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ticketleak import store
+
 
 class SplitError(ValueError):
     """The requested split sizes do not fit the data."""
@@ -87,12 +89,9 @@ def save_split(path: Path, split: Split, x: np.ndarray, y: np.ndarray) -> None:
         idx = getattr(split, name)
         if idx is not None:
             arrays[f"{name}_idx"], arrays[f"{name}_x"], arrays[f"{name}_y"] = idx, x[idx], y[idx]
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    store.save_arrays(path, arrays)
 
 
 def load_split(path: Path) -> dict[str, np.ndarray]:
     """Read a split written by :func:`save_split`."""
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    return store.load_arrays(path)

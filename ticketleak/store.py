@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 PREPARED = Path("data/prepared")
 DENSE = "dense"
 
@@ -79,3 +81,19 @@ def staged_dir(final: Path) -> Iterator[Path]:
     if final.exists():
         shutil.rmtree(final)
     tmp.replace(final)
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write named arrays as .npz atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Read an .npz written by :func:`save_arrays`, or say which stage makes it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the stage that makes it (dvc repro)")
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
