@@ -1,0 +1,394 @@
+"""End-to-end tests of the DVC pipeline on a tiny configuration.
+
+One module-scoped fixture copies the pipeline (dvc.yaml, params.yaml, stages/, ticketleak/, the
+custom plot template) into a fresh git + DVC repository, shrinks params.yaml and runs
+`dvc repro` once. The tests then run in file order on that same repository: outputs, a no-op
+rerun, which stages a params edit reruns (granularity), bad params stopping at `validate`, and
+`dvc exp run`. Never run against /work/main itself: `dvc repro` would overwrite committed results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytest.importorskip("dvc")
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent  # stage commands' `python` must be this interpreter
+DVC = str(VENV_BIN / "dvc") if (VENV_BIN / "dvc").exists() else shutil.which("dvc") or "dvc"
+STAGE_LINE = re.compile(r"^Running stage '([^']+)':", re.MULTILINE)
+TIMEOUT = 900
+
+ATTACKS = (
+    "shokri_sorted", "shokri_label", "confidence_global", "confidence_class",
+    "entropy_global", "mentropy_global", "loss_global", "loss_class",
+)
+ATTACK_METRICS = ("accuracy", "precision", "recall", "auc", "advantage", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")
+
+TINY = {
+    ("data", "target_size"): 60,
+    ("data", "shadow_size"): 60,
+    ("data", "val_size"): 20,
+    ("train", "epochs"): 2,
+    ("shadow", "ids"): [0],
+    ("prune", "sparsities"): [0.5],
+    ("defense", "train"): ["none"],
+    ("defense", "release"): ["topk"],
+    ("attack", "bootstrap"): 0,
+    ("attack", "shokri", "max_iter"): 50,
+}
+
+
+def _set(params: dict, key: tuple[str, ...], value: Any) -> None:
+    node = params
+    for k in key[:-1]:
+        node = node[k]
+    node[key[-1]] = value
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _tree_hashes(root: Path, *dirs: str) -> dict[str, str]:
+    """relative path -> md5 of every file under ``dirs`` (what a failed run must leave alone)."""
+    return {
+        str(f.relative_to(root)): _md5(f)
+        for d in dirs
+        for f in sorted((root / d).rglob("*"))
+        if f.is_file() and f.name != ".gitignore"  # DVC rewrites these as outputs come and go
+    }
+
+
+@dataclass
+class Pipeline:
+    """The temporary pipeline repository and how to run commands in it."""
+
+    root: Path
+    env: dict[str, str]
+    first_repro: subprocess.CompletedProcess
+
+    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            list(cmd), cwd=self.root, env=self.env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(f"`{' '.join(cmd)}` exited with {proc.returncode}:\n{proc.stdout[-8000:]}", pytrace=False)
+        return proc
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(DVC, *args, check=check)
+
+    @property
+    def params_path(self) -> Path:
+        return self.root / "params.yaml"
+
+    def params(self) -> dict:
+        return yaml.safe_load(self.params_path.read_text())
+
+    def write_params(self, params: dict) -> None:
+        self.params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def edit_params(self, edit: Callable[[dict], None]) -> None:
+        params = self.params()
+        edit(params)
+        self.write_params(params)
+
+    def repro_with(self, edit: Callable[[dict], None]) -> set[str]:
+        """Edit params.yaml, run `dvc repro` (must succeed), return the names of the stages it ran."""
+        self.edit_params(edit)
+        return stages_run(self.dvc("repro"))
+
+    def json(self, rel: str) -> Any:
+        return json.loads((self.root / rel).read_text())
+
+
+def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
+    return set(STAGE_LINE.findall(proc.stdout))
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "GIT_"))}
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["PATH"] = str(VENV_BIN) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    root = tmp_path_factory.mktemp("ticketleak-pipeline")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy2(REPO / name, root / name)
+    for name in ("stages", "ticketleak"):
+        shutil.copytree(REPO / name, root / name, ignore=ignore)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for key, value in TINY.items():
+        _set(params, key, value)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    env = _clean_env()
+    p = Pipeline(root, env, subprocess.CompletedProcess([], 0, ""))
+    p.run("git", "init", "-q")
+    p.run("git", "config", "user.email", "tests@ticketleak.invalid")
+    p.run("git", "config", "user.name", "TicketLeak tests")
+    p.run("git", "config", "commit.gpgsign", "false")
+    p.dvc("init", "-q")
+    shutil.copytree(REPO / ".dvc" / "plots", root / ".dvc" / "plots", dirs_exist_ok=True)
+    p.run("git", "add", "-A")
+    p.run("git", "commit", "-q", "-m", "tiny pipeline")  # dvclive needs a commit to exist
+    p.first_repro = p.dvc("repro")
+    yield p
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. The first run's outputs
+
+
+def test_first_repro_ran_every_stage(pipeline: Pipeline) -> None:
+    expected = {
+        "validate", "prepare", "train_target@none", "train_shadow@none-0",
+        "prune_target@none-0.5", "prune_shadow@none-0-0.5", "posteriors_dense@none",
+        "posteriors@none-0.5", "attack_dense@none", "attack@none-0.5", "aggregate",
+    }
+    assert stages_run(pipeline.first_repro) == expected, pipeline.first_repro.stdout
+
+
+def test_summary_metrics(pipeline: Pipeline) -> None:
+    summary = pipeline.json("metrics/summary.json")
+    assert set(summary) == {"none", "none+topk"}
+    for variant, levels in summary.items():
+        assert set(levels) == {"dense", "0.5"}, variant
+        for level, entry in levels.items():
+            for key in ("best_auc", "shokri_auc", "loss_auc", "train_acc", "test_acc"):
+                assert 0.0 <= entry[key] <= 1.0, (variant, level, key, entry[key])
+            assert entry["best_auc"] >= max(entry["shokri_auc"], entry["loss_auc"]), (variant, level)
+        assert levels["dense"]["sparsity"] == 0.0
+        assert abs(levels["0.5"]["sparsity"] - 0.5) < 1e-3
+
+
+def test_ticket_is_really_pruned(pipeline: Pipeline) -> None:
+    run_dir = pipeline.root / "models/none/0.5/target"
+    info = pipeline.json("models/none/0.5/target/info.json")
+    assert info["sparsity_asked"] == 0.5
+    assert abs(info["sparsity"] - 0.5) < 1e-3, info["sparsity"]
+    state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+    masks = torch.load(run_dir / "mask.pt", map_location="cpu", weights_only=True)
+    assert masks, "mask.pt holds no masks"
+    assert not any(k.endswith(("_orig", "_mask")) for k in state), "pruning reparametrisation was not removed"
+    pruned = total = 0
+    for layer, mask in masks.items():
+        weight = state[f"{layer}.weight"]
+        assert mask.dtype == torch.bool and mask.shape == weight.shape, layer
+        assert torch.all(weight[~mask] == 0), f"{layer}: pruned weights are not zero"
+        pruned, total = pruned + int((~mask).sum()), total + mask.numel()
+    assert abs(pruned / total - 0.5) < 1e-3, pruned / total
+    # the measured sparsity counts zeros in the weights: it must agree with the mask
+    zeros = sum(int((state[f"{layer}.weight"] == 0).sum()) for layer in masks)
+    assert abs(zeros / total - info["sparsity"]) < 1e-9
+
+
+def test_attack_results(pipeline: Pipeline) -> None:
+    result = pipeline.json("results/none/dense.json")
+    assert result["defense"] == "none" and result["level"] == "dense"
+    assert set(result["attacks"]) == {"none", "topk"}  # full posterior, then each release defense
+    for release, attacks in result["attacks"].items():
+        missing = set(ATTACKS) - set(attacks)
+        assert not missing, f"release {release}: attacks missing: {sorted(missing)}"
+        for name in ATTACKS:
+            for metric in ATTACK_METRICS:
+                value = attacks[name][metric]
+                assert 0.0 <= value <= 1.0, (release, name, metric, value)
+
+
+def test_report_and_plots(pipeline: Pipeline) -> None:
+    report = (pipeline.root / "reports/summary.md").read_text()
+    assert report.startswith("# TicketLeak summary")
+    assert "none+topk" in report
+    pngs = sorted((pipeline.root / "plots").glob("*.png"))
+    assert {p.name for p in pngs} >= {
+        "attack_vs_sparsity.png", "accuracy_vs_sparsity.png", "roc.png", "confidence_histograms.png"
+    }
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
+
+
+def test_dvc_plots_render(pipeline: Pipeline) -> None:
+    """Every plot in dvc.yaml renders; the ROC uses the custom log-log template (.dvc/plots)."""
+    proc = pipeline.dvc("plots", "show", "--json")
+    shown = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert not shown.get("errors"), shown.get("errors")
+    declared = yaml.safe_load((pipeline.root / "dvc.yaml").read_text())["plots"]
+    ids = {next(iter(p)) if isinstance(p, dict) else p for p in declared}
+    assert set(shown["data"]) == ids
+    roc = shown["data"]["plots/roc.json"][0]
+    assert roc["type"] == "vega"
+    assert roc["content"]["encoding"]["x"]["scale"]["type"] == "log"
+    assert roc["content"]["data"]["values"], "the ROC plot has no data"
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Nothing to do
+
+
+def test_second_repro_runs_nothing(pipeline: Pipeline) -> None:
+    proc = pipeline.dvc("repro")
+    assert "Running stage" not in proc.stdout, proc.stdout
+    assert "Data and pipelines are up to date." in proc.stdout, proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Granularity: a params edit reruns exactly the stages that read the edited key.
+#    These tests run in order on the same repository; each expectation assumes the previous ones.
+
+
+def _check_ran(ran: set[str], expected: set[str]) -> None:
+    assert ran == expected, (
+        f"unexpected stages ran: {sorted(ran - expected)}; expected but not run: {sorted(expected - ran)}"
+    )
+
+
+def test_attack_param_reruns_only_attacks(pipeline: Pipeline) -> None:
+    before = _tree_hashes(pipeline.root, "models", "posteriors")
+    ran = pipeline.repro_with(lambda p: _set(p, ("attack", "shokri", "max_iter"), 60))
+    _check_ran(ran, {"validate", "attack_dense@none", "attack@none-0.5", "aggregate"})
+    assert _tree_hashes(pipeline.root, "models", "posteriors") == before
+
+
+def test_new_sparsity_runs_only_that_level(pipeline: Pipeline) -> None:
+    before = _tree_hashes(pipeline.root, "models/none/dense", "models/none/0.5", "posteriors")
+    ran = pipeline.repro_with(lambda p: p["prune"]["sparsities"].append(0.8))
+    _check_ran(ran, {
+        "validate", "prune_target@none-0.8", "prune_shadow@none-0-0.8", "posteriors@none-0.8",
+        "attack@none-0.8", "aggregate",
+    })
+    after = _tree_hashes(pipeline.root, "models/none/dense", "models/none/0.5", "posteriors")
+    assert {k: after.get(k) for k in before} == before  # dense, 0.5 and their posteriors untouched
+    summary = pipeline.json("metrics/summary.json")
+    assert set(summary["none"]) == {"dense", "0.5", "0.8"}
+    assert abs(summary["none"]["0.8"]["sparsity"] - 0.8) < 1e-3
+
+
+def test_train_epochs_reruns_training_not_prepare(pipeline: Pipeline) -> None:
+    ran = pipeline.repro_with(lambda p: _set(p, ("train", "epochs"), 3))
+    _check_ran(ran, {
+        "validate",
+        "train_target@none", "train_shadow@none-0",
+        "prune_target@none-0.5", "prune_target@none-0.8",
+        "prune_shadow@none-0-0.5", "prune_shadow@none-0-0.8",
+        "posteriors_dense@none", "posteriors@none-0.5", "posteriors@none-0.8",
+        "attack_dense@none", "attack@none-0.5", "attack@none-0.8",
+        "aggregate",
+    })
+    assert pipeline.json("models/none/0.5/target/info.json")["retrain_epochs"] == 3
+
+
+def test_new_shadow_trains_only_that_shadow(pipeline: Pipeline) -> None:
+    kept = ("models/none/dense/target", "models/none/dense/shadow-0", "models/none/0.5", "models/none/0.8")
+    before = _tree_hashes(pipeline.root, *kept)
+    ran = pipeline.repro_with(lambda p: _set(p, ("shadow", "ids"), [0, 1]))
+    _check_ran(ran, {
+        "validate", "prepare",
+        "train_shadow@none-1", "prune_shadow@none-1-0.5", "prune_shadow@none-1-0.8",
+        "posteriors_dense@none", "posteriors@none-0.5", "posteriors@none-0.8",
+        "attack_dense@none", "attack@none-0.5", "attack@none-0.8",
+        "aggregate",
+    })
+    after = _tree_hashes(pipeline.root, *kept)
+    assert {k: v for k, v in after.items() if "shadow-1" not in k} == before
+    models = pipeline.json("posteriors/none/dense/models.json")
+    assert set(models) == {"target", "shadow-0", "shadow-1"}  # the attack now sees both shadows
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Bad params stop at `validate`, with one line naming the key, and change nothing
+
+
+BAD_PARAMS = [
+    pytest.param(lambda p: _set(p, ("train", "epochs"), 0),
+                 "train.epochs: must be a positive integer, got 0", id="epochs-zero"),
+    pytest.param(lambda p: _set(p, ("train", "epoch"), 3),
+                 "unknown key 'train.epoch' (did you mean 'train.epochs'?)", id="misspelt-key"),
+    pytest.param(lambda p: _set(p, ("data", "name"), "foo"),
+                 "data.name: unknown dataset 'foo'", id="unknown-dataset"),
+    pytest.param(lambda p: p["prune"]["sparsities"].append(1.0),
+                 "prune.sparsities: sparsity 1.0 is outside [0, 1)", id="sparsity-one"),
+    pytest.param(lambda p: _set(p, ("shadow", "ids"), []),
+                 "shadow.ids: the Shokri attack needs at least one shadow model", id="no-shadows"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD_PARAMS)
+def test_bad_params_stop_at_validate(pipeline: Pipeline, edit: Callable[[dict], None], message: str) -> None:
+    good = pipeline.params_path.read_text()
+    model = pipeline.root / "models/none/dense/target/model.pt"
+    model_md5 = _md5(model)
+    watched = ("models", "posteriors", "results", "metrics", "reports", "plots", "data/prepared")
+    before = _tree_hashes(pipeline.root, *watched)
+    try:
+        pipeline.edit_params(edit)
+        proc = pipeline.dvc("repro", check=False)
+    finally:
+        pipeline.params_path.write_text(good)
+    assert proc.returncode != 0, proc.stdout
+    assert stages_run(proc) == {"validate"}, proc.stdout
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, f"expected one error line from validate:\n{proc.stdout}"
+    assert message in errors[0], errors[0]
+    assert "Traceback" not in proc.stdout, proc.stdout
+    assert "failed to reproduce 'validate'" in proc.stdout, proc.stdout
+    assert model.is_file() and _md5(model) == model_md5
+    assert _tree_hashes(pipeline.root, *watched) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Experiments (last: `dvc exp run` commits experiment refs)
+
+
+def _summaries(node: Any) -> Iterator[dict]:
+    """Every metrics/summary.json payload anywhere in `dvc exp show --json` output."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "metrics/summary.json" and isinstance(value, dict):
+                yield value.get("data", value)
+            else:
+                yield from _summaries(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _summaries(value)
+
+
+def test_exp_run(pipeline: Pipeline) -> None:
+    # baseline commit: one pruning level, reproduced; the experiment adds 0.8 back
+    ran = pipeline.repro_with(lambda p: _set(p, ("prune", "sparsities"), [0.5]))
+    assert "aggregate" in ran and not any(s.startswith(("train", "prune", "prepare")) for s in ran), ran
+    assert set(pipeline.json("metrics/summary.json")["none"]) == {"dense", "0.5"}
+    pipeline.run("git", "add", "-A")
+    pipeline.run("git", "commit", "-q", "-m", "baseline for dvc exp run")
+
+    pipeline.dvc("exp", "run", "-S", "prune.sparsities=[0.5,0.8]")
+    assert pipeline.params()["prune"]["sparsities"] == [0.5, 0.8]
+    assert set(pipeline.json("metrics/summary.json")["none"]) == {"dense", "0.5", "0.8"}
+
+    show = pipeline.dvc("exp", "show", "--json")
+    assert "metrics/summary.json" in show.stdout, show.stdout[-4000:]
+    levels = [set(s.get("none", {})) for s in _summaries(json.loads(show.stdout))]
+    assert {"dense", "0.5"} in levels, levels  # the baseline
+    assert {"dense", "0.5", "0.8"} in levels, levels  # the experiment
