@@ -19,7 +19,7 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, default=Path("plots"))
     args = parser.parse_args()
     p = params.load()
-    rows = report.collect(p.defense.train, p.defense.release, p.prune.sparsities)
+    rows = report.collect(p.defense.train, p.defense.release, p.prune.methods, p.prune.sparsities)
     with store.staged_dir(args.plots) as tmp:
         plots.data_tables(rows, tmp)
         plots.figures(rows, tmp)

@@ -20,10 +20,11 @@ from ticketleak.metrics import attack_metrics
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--defense", required=True)
-    parser.add_argument("--level", required=True, help="'dense' or a sparsity such as 0.9")
+    parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
     args = parser.parse_args()
     p = params.load()
-    level = args.level if args.level == store.DENSE else store.level_name(float(args.level))
+    level = args.level
+    store.parse_level(level)  # dense, or <method>-<sparsity>
     src = store.posteriors_dir(args.defense, level)
     target = store.load_arrays(src / "target.npz")
     shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]

@@ -14,16 +14,17 @@ from ticketleak.cli import run
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--defense", required=True)
-    parser.add_argument("--level", required=True, help="'dense' or a sparsity such as 0.9")
+    parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
     args = parser.parse_args()
     p = params.load()
-    level = args.level if args.level == store.DENSE else store.level_name(float(args.level))
+    level = args.level
+    store.parse_level(level)  # dense, or <method>-<sparsity>
     roles = ["target"] + [store.role_name(i) for i in p.shadow.ids]
     summary = {}
     with store.staged_dir(store.posteriors_dir(args.defense, level)) as tmp:
         for role in roles:
             model, info = runs.load_run(store.model_dir(args.defense, level, role))
-            _, members, nonmembers = runs.load_role_data(role)
+            _, members, nonmembers, _ = runs.load_role_data(role)
             arrays = posteriors.query(model, members, nonmembers)
             store.save_arrays(tmp / f"{role}.npz", arrays)
             correct = arrays["logits"].argmax(1) == arrays["labels"]

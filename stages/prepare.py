@@ -1,7 +1,8 @@
 """Stage prepare: load the dataset and write seeded, class-balanced, disjoint splits.
 
-Writes data/prepared/target.npz (members, non-members, validation), one shadow-<id>.npz per
-shadow, and meta.json (shape, classes, normalisation).
+Writes data/prepared/target.npz and one shadow-<id>.npz per shadow (members, non-members,
+validation; shadows' from the data the target never sees), and meta.json (shape, classes,
+normalisation).
 """
 
 import argparse
@@ -31,7 +32,7 @@ def main() -> None:
         x, y = x[keep], np.array([remap[int(v)] for v in y[keep]], dtype=np.int64)
         classes = [classes[c] for c in d.classes]
     target, pool_idx = splits.target_split(y, d.target_size, d.val_size, d.seed)
-    shadows = {i: splits.shadow_split(y, pool_idx, d.shadow_size, d.seed, i) for i in p.shadow.ids}
+    shadows = {i: splits.shadow_split(y, pool_idx, d.shadow_size, d.val_size, d.seed, i) for i in p.shadow.ids}
     scaled = x.astype(np.float64) / 255.0
     meta = {
         "dataset": d.name,
@@ -51,7 +52,7 @@ def main() -> None:
         store.write_json(tmp / "meta.json", meta)
     print(
         f"prepared {d.name}: {len(y)} samples, {len(classes)} classes; target {d.target_size} in / "
-        f"{d.target_size} out / {d.val_size} val; {len(shadows)} shadows of {d.shadow_size} in / out"
+        f"{d.target_size} out / {d.val_size} val; {len(shadows)} shadows of {d.shadow_size} in / out / {d.val_size} val"
     )
 
 

@@ -165,8 +165,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
 def test_first_repro_ran_every_stage(pipeline: Pipeline) -> None:
     expected = {
         "validate", "prepare", "train_target@none", "train_shadow@none-0",
-        "prune_target@none-0.5", "prune_shadow@none-0-0.5", "posteriors_dense@none",
-        "posteriors@none-0.5", "attack_dense@none", "attack@none-0.5", "aggregate",
+        "prune_target@none-lth_oneshot-0.5", "prune_shadow@none-lth_oneshot-0-0.5", "posteriors_dense@none",
+        "posteriors@none-lth_oneshot-0.5", "attack_dense@none", "attack@none-lth_oneshot-0.5", "aggregate",
     }
     assert stages_run(pipeline.first_repro) == expected, pipeline.first_repro.stdout
 
@@ -175,18 +175,18 @@ def test_summary_metrics(pipeline: Pipeline) -> None:
     summary = pipeline.json("metrics/summary.json")
     assert set(summary) == {"none", "none+topk"}
     for variant, levels in summary.items():
-        assert set(levels) == {"dense", "0.5"}, variant
+        assert set(levels) == {"dense", "lth_oneshot-0.5"}, variant
         for level, entry in levels.items():
             for key in ("best_auc", "shokri_auc", "loss_auc", "train_acc", "test_acc"):
                 assert 0.0 <= entry[key] <= 1.0, (variant, level, key, entry[key])
             assert entry["best_auc"] >= max(entry["shokri_auc"], entry["loss_auc"]), (variant, level)
         assert levels["dense"]["sparsity"] == 0.0
-        assert abs(levels["0.5"]["sparsity"] - 0.5) < 1e-3
+        assert abs(levels["lth_oneshot-0.5"]["sparsity"] - 0.5) < 1e-3
 
 
 def test_ticket_is_really_pruned(pipeline: Pipeline) -> None:
-    run_dir = pipeline.root / "models/none/0.5/target"
-    info = pipeline.json("models/none/0.5/target/info.json")
+    run_dir = pipeline.root / "models/none/lth_oneshot-0.5/target"
+    info = pipeline.json("models/none/lth_oneshot-0.5/target/info.json")
     assert info["sparsity_asked"] == 0.5
     assert abs(info["sparsity"] - 0.5) < 1e-3, info["sparsity"]
     state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
@@ -268,22 +268,22 @@ def _check_ran(ran: set[str], expected: set[str]) -> None:
 def test_attack_param_reruns_only_attacks(pipeline: Pipeline) -> None:
     before = _tree_hashes(pipeline.root, "models", "posteriors")
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "shokri", "max_iter"), 60))
-    _check_ran(ran, {"validate", "attack_dense@none", "attack@none-0.5", "aggregate"})
+    _check_ran(ran, {"validate", "attack_dense@none", "attack@none-lth_oneshot-0.5", "aggregate"})
     assert _tree_hashes(pipeline.root, "models", "posteriors") == before
 
 
 def test_new_sparsity_runs_only_that_level(pipeline: Pipeline) -> None:
-    before = _tree_hashes(pipeline.root, "models/none/dense", "models/none/0.5", "posteriors")
+    before = _tree_hashes(pipeline.root, "models/none/dense", "models/none/lth_oneshot-0.5", "posteriors")
     ran = pipeline.repro_with(lambda p: p["prune"]["sparsities"].append(0.8))
     _check_ran(ran, {
-        "validate", "prune_target@none-0.8", "prune_shadow@none-0-0.8", "posteriors@none-0.8",
-        "attack@none-0.8", "aggregate",
+        "validate", "prune_target@none-lth_oneshot-0.8", "prune_shadow@none-lth_oneshot-0-0.8", "posteriors@none-lth_oneshot-0.8",
+        "attack@none-lth_oneshot-0.8", "aggregate",
     })
-    after = _tree_hashes(pipeline.root, "models/none/dense", "models/none/0.5", "posteriors")
+    after = _tree_hashes(pipeline.root, "models/none/dense", "models/none/lth_oneshot-0.5", "posteriors")
     assert {k: after.get(k) for k in before} == before  # dense, 0.5 and their posteriors untouched
     summary = pipeline.json("metrics/summary.json")
-    assert set(summary["none"]) == {"dense", "0.5", "0.8"}
-    assert abs(summary["none"]["0.8"]["sparsity"] - 0.8) < 1e-3
+    assert set(summary["none"]) == {"dense", "lth_oneshot-0.5", "lth_oneshot-0.8"}
+    assert abs(summary["none"]["lth_oneshot-0.8"]["sparsity"] - 0.8) < 1e-3
 
 
 def test_train_epochs_reruns_training_not_prepare(pipeline: Pipeline) -> None:
@@ -291,30 +291,53 @@ def test_train_epochs_reruns_training_not_prepare(pipeline: Pipeline) -> None:
     _check_ran(ran, {
         "validate",
         "train_target@none", "train_shadow@none-0",
-        "prune_target@none-0.5", "prune_target@none-0.8",
-        "prune_shadow@none-0-0.5", "prune_shadow@none-0-0.8",
-        "posteriors_dense@none", "posteriors@none-0.5", "posteriors@none-0.8",
-        "attack_dense@none", "attack@none-0.5", "attack@none-0.8",
+        "prune_target@none-lth_oneshot-0.5", "prune_target@none-lth_oneshot-0.8",
+        "prune_shadow@none-lth_oneshot-0-0.5", "prune_shadow@none-lth_oneshot-0-0.8",
+        "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
+        "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
         "aggregate",
     })
-    assert pipeline.json("models/none/0.5/target/info.json")["retrain_epochs"] == 3
+    assert pipeline.json("models/none/lth_oneshot-0.5/target/info.json")["train_epochs"] == 3
 
 
 def test_new_shadow_trains_only_that_shadow(pipeline: Pipeline) -> None:
-    kept = ("models/none/dense/target", "models/none/dense/shadow-0", "models/none/0.5", "models/none/0.8")
+    kept = ("models/none/dense/target", "models/none/dense/shadow-0", "models/none/lth_oneshot-0.5", "models/none/lth_oneshot-0.8")
     before = _tree_hashes(pipeline.root, *kept)
     ran = pipeline.repro_with(lambda p: _set(p, ("shadow", "ids"), [0, 1]))
     _check_ran(ran, {
         "validate", "prepare",
-        "train_shadow@none-1", "prune_shadow@none-1-0.5", "prune_shadow@none-1-0.8",
-        "posteriors_dense@none", "posteriors@none-0.5", "posteriors@none-0.8",
-        "attack_dense@none", "attack@none-0.5", "attack@none-0.8",
+        "train_shadow@none-1", "prune_shadow@none-lth_oneshot-1-0.5", "prune_shadow@none-lth_oneshot-1-0.8",
+        "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
+        "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
         "aggregate",
     })
     after = _tree_hashes(pipeline.root, *kept)
     assert {k: v for k, v in after.items() if "shadow-1" not in k} == before
     models = pipeline.json("posteriors/none/dense/models.json")
     assert set(models) == {"target", "shadow-0", "shadow-1"}  # the attack now sees both shadows
+
+
+def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
+    kept = ("models/none/dense", "models/none/lth_oneshot-0.5", "models/none/lth_oneshot-0.8", "posteriors/none")
+    before = _tree_hashes(pipeline.root, *kept)
+    ran = pipeline.repro_with(lambda p: p["prune"]["methods"].append("random_prune"))
+    new = {
+        f"{stage}@none-random_prune-{rest}"
+        for stage, rests in (
+            ("prune_target", ("0.5", "0.8")),
+            ("prune_shadow", ("0-0.5", "0-0.8", "1-0.5", "1-0.8")),
+            ("posteriors", ("0.5", "0.8")),
+            ("attack", ("0.5", "0.8")),
+        )
+        for rest in rests
+    }
+    _check_ran(ran, {"validate", "aggregate", *new})
+    after = _tree_hashes(pipeline.root, *kept)
+    assert {k: after[k] for k in before} == before  # lth_oneshot and dense files untouched
+    info = pipeline.json("models/none/random_prune-0.8/target/info.json")
+    assert info["method"] == "random_prune" and abs(info["sparsity"] - 0.8) < 1e-3
+    summary = pipeline.json("metrics/summary.json")["none"]
+    assert {"random_prune-0.5", "random_prune-0.8"} <= set(summary)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,18 +400,22 @@ def _summaries(node: Any) -> Iterator[dict]:
 
 def test_exp_run(pipeline: Pipeline) -> None:
     # baseline commit: one pruning level, reproduced; the experiment adds 0.8 back
-    ran = pipeline.repro_with(lambda p: _set(p, ("prune", "sparsities"), [0.5]))
+    def baseline(p: dict) -> None:
+        _set(p, ("prune", "sparsities"), [0.5])
+        _set(p, ("prune", "methods"), ["lth_oneshot"])
+
+    ran = pipeline.repro_with(baseline)
     assert "aggregate" in ran and not any(s.startswith(("train", "prune", "prepare")) for s in ran), ran
-    assert set(pipeline.json("metrics/summary.json")["none"]) == {"dense", "0.5"}
+    assert set(pipeline.json("metrics/summary.json")["none"]) == {"dense", "lth_oneshot-0.5"}
     pipeline.run("git", "add", "-A")
     pipeline.run("git", "commit", "-q", "-m", "baseline for dvc exp run")
 
     pipeline.dvc("exp", "run", "-S", "prune.sparsities=[0.5,0.8]")
     assert pipeline.params()["prune"]["sparsities"] == [0.5, 0.8]
-    assert set(pipeline.json("metrics/summary.json")["none"]) == {"dense", "0.5", "0.8"}
+    assert set(pipeline.json("metrics/summary.json")["none"]) == {"dense", "lth_oneshot-0.5", "lth_oneshot-0.8"}
 
     show = pipeline.dvc("exp", "show", "--json")
     assert "metrics/summary.json" in show.stdout, show.stdout[-4000:]
     levels = [set(s.get("none", {})) for s in _summaries(json.loads(show.stdout))]
-    assert {"dense", "0.5"} in levels, levels  # the baseline
-    assert {"dense", "0.5", "0.8"} in levels, levels  # the experiment
+    assert {"dense", "lth_oneshot-0.5"} in levels, levels  # the baseline
+    assert {"dense", "lth_oneshot-0.5", "lth_oneshot-0.8"} in levels, levels  # the experiment

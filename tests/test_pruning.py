@@ -1,29 +1,60 @@
+import copy
+
 import pytest
 import torch
 
+from ticketleak import masks as M
 from ticketleak import pruning
 from ticketleak.models import build_model, prunable_layers
+from ticketleak.params import FinetuneParams, ImpParams, InitPruneParams, RetrainParams
 from ticketleak.training import Recipe, fit, seed_everything
 
+RECIPE = Recipe("adam", 1e-2, 0.9, 0.0, epochs=2, batch_size=32, schedule="constant", augment=False)
 
-def _trained_cnn():
+
+def _trained(arch="cnn"):
     torch.manual_seed(0)
-    model = build_model("cnn", 1, 10, 8)
-    init = {k: v.clone() for k, v in model.state_dict().items()}
+    model = build_model(arch, 1, 10, 8)
+    init = copy.deepcopy(model.state_dict())
     with torch.no_grad():  # stand-in for training: move every weight away from its init
         for p in model.parameters():
             p.add_(torch.randn_like(p))
     return model, init
 
 
+def _data(n=96):
+    gen = torch.Generator().manual_seed(3)
+    return torch.randn(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
+
+
+def _job(method, arch="cnn", cache=None, settings=None):
+    dense, init = _trained(arch)
+    data = _data()
+    defaults = {
+        "lth_imp": ImpParams(rate=0.5, retrain_epochs=1),
+        "finetune_l1": FinetuneParams(epochs=2, patience=1),
+        "filter_l1": FinetuneParams(epochs=2, patience=1),
+        "filter_l2": FinetuneParams(epochs=2, patience=1),
+        "slimming": FinetuneParams(epochs=2, patience=1),
+        "snip": InitPruneParams(batch=32, retrain_epochs=1),
+        "grasp": InitPruneParams(batch=32, retrain_epochs=1),
+    }
+    return pruning.Job(
+        dense=dense, init_state=init, rewind_state=init, build=lambda: build_model(arch, 1, 10, 8),
+        train=data, test=data, val=data, recipe=RECIPE,
+        settings=settings or defaults.get(method, RetrainParams(retrain_epochs=1)),
+        scope="global", seed=0, device=torch.device("cpu"), cache=cache,
+    )
+
+
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.8, 0.95])
 @pytest.mark.parametrize("scope", ["global", "layer"])
 def test_measured_sparsity_matches_the_request(sparsity, scope):
-    model, _ = _trained_cnn()
-    masks = pruning.magnitude_masks(model, sparsity, scope)
-    pruning.apply_masks(model, masks)
-    pruning.make_permanent(model)
-    measured = pruning.measure_sparsity(model)
+    model, _ = _trained()
+    masks = M.magnitude_masks(model, sparsity, scope)
+    M.apply_masks(model, masks)
+    M.make_permanent(model)
+    measured = M.measure_sparsity(model)
     if scope == "global":
         assert measured["zeros"] == round(sparsity * measured["prunable"])
     for name, layer in measured["layers"].items():
@@ -33,35 +64,110 @@ def test_measured_sparsity_matches_the_request(sparsity, scope):
 
 
 def test_global_masks_remove_the_smallest_magnitudes():
-    model, _ = _trained_cnn()
-    masks = pruning.magnitude_masks(model, 0.7, "global")
+    model, _ = _trained()
+    masks = M.magnitude_masks(model, 0.7, "global")
     kept = torch.cat([m.weight.abs()[masks[n]].flatten() for n, m in prunable_layers(model)])
     dropped = torch.cat([m.weight.abs()[~masks[n]].flatten() for n, m in prunable_layers(model)])
     assert dropped.max() <= kept.min()
 
 
-def test_ticket_rewinds_survivors_to_init_and_zeroes_the_rest():
-    model, init = _trained_cnn()
-    masks = pruning.one_shot_ticket(model, init, 0.8, "global")
-    for name, module in prunable_layers(model):
+def test_ticket_rewinds_survivors_to_init_before_retraining():
+    job = _job("lth_oneshot")
+    masks = M.magnitude_masks(job.dense, 0.8, "global")
+    rewound = pruning._rewound(job)
+    M.apply_masks(rewound, masks)
+    for name, module in prunable_layers(rewound):
         w, m = module.weight.detach(), masks[name]
-        assert torch.equal(w[m], init[f"{name}.weight"][m])
+        assert torch.equal(w[m], job.init_state[f"{name}.weight"][m])
         assert (w[~m] == 0).all()
-    biases = [k for k in init if k.endswith("bias")]
-    assert all(torch.equal(model.state_dict()[k], init[k]) for k in biases)
 
 
 def test_pruned_weights_stay_zero_through_retraining():
-    model, init = _trained_cnn()
-    masks = pruning.one_shot_ticket(model, init, 0.9, "global")
+    model, _ = _trained()
+    masks = M.magnitude_masks(model, 0.9, "global")
+    M.apply_masks(model, masks)
     before = {n: m.weight.detach().clone() for n, m in prunable_layers(model)}
-    gen = seed_everything(0)
-    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
-    recipe = Recipe("sgd", 0.1, 0.9, 5e-4, epochs=2, batch_size=16, schedule="constant", augment=False, l2=1e-3)
-    fit(model, (x, y), (x, y), recipe, gen, torch.device("cpu"))
-    pruning.make_permanent(model)
+    recipe = Recipe("sgd", 0.01, 0.9, 5e-4, epochs=2, batch_size=16, schedule="constant", augment=False, l2=1e-3)
+    fit(model, _data(), _data(), recipe, seed_everything(0), torch.device("cpu"))
+    M.make_permanent(model)
     for name, module in prunable_layers(model):
         w = module.weight.detach()
         assert (w[~masks[name]] == 0).all()
         assert not torch.equal(w[masks[name]], before[name][masks[name]])  # survivors did train
-    assert abs(pruning.measure_sparsity(model)["global"] - 0.9) < 1e-3
+    assert abs(M.measure_sparsity(model)["global"] - 0.9) < 1e-3
+
+
+@pytest.mark.parametrize("method", ["lth_oneshot", "random_reinit", "random_prune", "finetune_l1", "snip", "grasp"])
+def test_unstructured_methods_hit_the_asked_sparsity(method):
+    model, record = pruning.run(method, _job(method), 0.8)
+    assert abs(record["sparsity"] - 0.8) < 1e-3
+    for name, module in prunable_layers(model):
+        assert (module.weight.detach()[~record["masks"][name]] == 0).all()
+    assert model(torch.randn(3, 1, 8, 8)).shape == (3, 10)
+
+
+def test_random_controls_differ_from_the_ticket_as_specified():
+    job = _job("lth_oneshot")
+    ticket = M.magnitude_masks(job.dense, 0.8, "global")
+    random = M.random_masks_like(ticket, seed=1)
+    for name in ticket:
+        assert int(random[name].sum()) == int(ticket[name].sum())  # same count per layer
+    assert any(not torch.equal(random[n], ticket[n]) for n in ticket)
+    _, record = pruning.run("random_reinit", job, 0.8)
+    assert all(torch.equal(record["masks"][n], ticket[n]) for n in ticket)  # same mask as the ticket
+
+
+@pytest.mark.parametrize("method, norm", [("filter_l1", 1), ("filter_l2", 2)])
+def test_filter_pruning_removes_whole_filters_with_the_smallest_norm(method, norm):
+    job = _job(method)
+    masks, counts = M.filter_masks(job.dense, 0.5, norm)
+    assert counts["filter_fraction"] == pytest.approx(0.5, abs=0.02)
+    for name, module in prunable_layers(job.dense):
+        if isinstance(module, torch.nn.Conv2d):
+            keep = masks[name].flatten(1)
+            assert (keep.all(1) | (~keep).all(1)).all()  # each filter kept or dropped whole
+            norms = module.weight.detach().flatten(1).norm(p=norm, dim=1)
+            dropped, kept = norms[~keep.all(1)], norms[keep.all(1)]
+            assert dropped.max() <= kept.min()
+        else:
+            assert masks[name].all()  # Linear layers untouched in a CNN
+    model, record = pruning.run(method, job, 0.5)
+    assert record["filter_fraction"] == pytest.approx(0.5, abs=0.02) and 0 < record["sparsity"] < 0.5
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_slimming_prunes_batchnorm_channels():
+    job = _job("slimming", arch="resnet18")
+    masks, counts = M.slimming_masks(job.dense, 0.3)
+    assert counts["channel_fraction"] == pytest.approx(0.3, abs=0.01)
+    model, record = pruning.run("slimming", job, 0.3)
+    bns = dict(M.batchnorm_layers(model))
+    zero = sum(int(((bns[n].weight == 0) & (bns[n].bias == 0)).sum()) for n in masks)
+    assert zero == counts["channels_removed"]
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        M.slimming_masks(_trained("cnn")[0], 0.3)
+
+
+def test_imp_rounds_follow_the_schedule():
+    assert [pruning.imp_rounds(s, 0.2) for s in (0.0, 0.2, 0.5, 0.9, 0.95)] == [0, 1, 4, 11, 14]
+
+
+def test_imp_round_k_reuses_round_k_minus_1(tmp_path, capsys):
+    job = _job("lth_imp", cache=tmp_path)
+    model2, rec2 = pruning.run("lth_imp", job, 0.75)  # rate 0.5: two rounds
+    assert rec2["imp_round"] == 2 and abs(rec2["sparsity"] - 0.75) < 1e-3
+    (cache,) = tmp_path.iterdir()
+    assert sorted(p.name for p in cache.iterdir()) == ["round-1", "round-2"]
+    calls = []
+    original = pruning.fit
+    pruning.fit = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        model3, rec3 = pruning.run("lth_imp", _job("lth_imp", cache=tmp_path), 0.85)
+    finally:
+        pruning.fit = original
+    assert "reusing IMP round 2" in capsys.readouterr().err
+    assert len(calls) == 1 and rec3["imp_round"] == 3  # only round 3 trained
+    assert abs(rec3["sparsity"] - 0.875) < 1e-3
+    for name in rec2["masks"]:
+        assert not (rec3["masks"][name] & ~rec2["masks"][name]).any()  # pruned stays pruned

@@ -23,16 +23,17 @@ def test_target_splits_are_disjoint_balanced_and_sized(labels):
 
 def test_shadow_splits_avoid_target_data_and_are_stable(labels):
     target, pool = splits.target_split(labels, 300, 50, seed=1)
-    s0 = splits.shadow_split(labels, pool, 200, seed=1, shadow_id=0)
-    s1 = splits.shadow_split(labels, pool, 200, seed=1, shadow_id=1)
+    s0 = splits.shadow_split(labels, pool, 200, 20, seed=1, shadow_id=0)
+    s1 = splits.shadow_split(labels, pool, 200, 20, seed=1, shadow_id=1)
     target_idx = np.concatenate([target.members, target.nonmembers, target.val])
     for s in (s0, s1):
-        assert not np.intersect1d(s.members, s.nonmembers).size
-        assert not np.intersect1d(np.concatenate([s.members, s.nonmembers]), target_idx).size
+        own = [s.members, s.nonmembers, s.val]
+        assert len(np.unique(np.concatenate(own))) == sum(len(o) for o in own)
+        assert not np.intersect1d(np.concatenate(own), target_idx).size
         counts = np.bincount(labels[s.members], minlength=10)
         assert counts.max() - counts.min() == 0
     assert not np.array_equal(s0.members, s1.members)
-    again = splits.shadow_split(labels, pool, 200, seed=1, shadow_id=0)
+    again = splits.shadow_split(labels, pool, 200, 20, seed=1, shadow_id=0)
     assert np.array_equal(again.members, s0.members)  # adding shadows never moves shadow 0
 
 
@@ -47,7 +48,7 @@ def test_too_large_request_names_the_params(labels):
         splits.target_split(labels, 700, 10, seed=0)
     _, pool = splits.target_split(labels, 300, 50, seed=0)
     with pytest.raises(splits.SplitError, match="shadow 3"):
-        splits.shadow_split(labels, pool, 400, seed=0, shadow_id=3)
+        splits.shadow_split(labels, pool, 400, 10, seed=0, shadow_id=3)
 
 
 def test_save_and_load_round_trip(tmp_path, labels):

@@ -25,6 +25,11 @@ DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "
 ARCHITECTURES = ("mlp", "cnn", "lenet5", "resnet18", "resnet50", "vgg16_bn", "densenet121")
 TRAIN_DEFENSES = ("none", "l2", "dropout")
 RELEASE_DEFENSES = ("topk",)
+PRUNING_METHODS = (
+    "lth_oneshot", "lth_imp", "random_reinit", "random_prune", "finetune_l1",
+    "filter_l1", "filter_l2", "slimming", "snip", "grasp",
+)
+BATCHNORM_ARCHITECTURES = ("resnet18", "resnet50", "vgg16_bn", "densenet121")
 
 
 class ParamsError(ValueError):
@@ -42,7 +47,7 @@ UNDECLARED: Any = _Undeclared()
 class Section:
     """Base of every params section: raises when a stage reads a key it did not declare."""
 
-    _section: typing.ClassVar[str] = ""
+    _section: str = ""  # set per instance by _build (the dotted key)
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
@@ -63,7 +68,6 @@ def _declared(section: Section, name: str) -> bool:
 
 @dataclass(frozen=True)
 class DataParams(Section):
-    _section = "data"
     name: str
     path: str | None
     root: str
@@ -86,7 +90,6 @@ class DataParams(Section):
 
 @dataclass(frozen=True)
 class ModelParams(Section):
-    _section = "model"
     arch: str
     dropout: float
 
@@ -99,7 +102,6 @@ class ModelParams(Section):
 
 @dataclass(frozen=True)
 class TrainParams(Section):
-    _section = "train"
     optimizer: str
     lr: float
     momentum: float
@@ -127,7 +129,6 @@ class TrainParams(Section):
 
 @dataclass(frozen=True)
 class ShadowParams(Section):
-    _section = "shadow"
     ids: list[int]
 
     def check(self) -> None:
@@ -139,28 +140,85 @@ class ShadowParams(Section):
 
 
 @dataclass(frozen=True)
-class PruneParams(Section):
-    _section = "prune"
-    method: str
-    sparsities: list[float]
-    scope: str
+class NoSettings(Section):
+    """A method or defense without settings of its own."""
+
+
+@dataclass(frozen=True)
+class RetrainParams(Section):
     retrain_epochs: int | None
 
     def check(self) -> None:
-        _choice(self, "method", ("lth_oneshot",))
+        _positive_or_null(self, "retrain_epochs")
+
+
+@dataclass(frozen=True)
+class ImpParams(Section):
+    rate: float
+    retrain_epochs: int | None
+
+    def check(self) -> None:
+        if _declared(self, "rate") and not 0 < self.rate < 1:
+            raise ParamsError(f"{self._section}.rate: must be in (0, 1), got {self.rate}")
+        _positive_or_null(self, "retrain_epochs")
+
+
+@dataclass(frozen=True)
+class FinetuneParams(Section):
+    epochs: int | None
+    patience: int
+
+    def check(self) -> None:
+        _positive_or_null(self, "epochs")
+        if _declared(self, "patience") and self.patience < 1:
+            raise ParamsError(f"{self._section}.patience: must be a positive integer, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class InitPruneParams(Section):
+    batch: int
+    retrain_epochs: int | None
+
+    def check(self) -> None:
+        if _declared(self, "batch") and self.batch < 2:
+            raise ParamsError(f"{self._section}.batch: must be at least 2, got {self.batch}")
+        _positive_or_null(self, "retrain_epochs")
+
+
+@dataclass(frozen=True)
+class PruneParams(Section):
+    methods: list[str]
+    sparsities: list[float]
+    scope: str
+    rewind_epoch: int
+    lth_oneshot: RetrainParams
+    lth_imp: ImpParams
+    random_reinit: RetrainParams
+    random_prune: RetrainParams
+    finetune_l1: FinetuneParams
+    filter_l1: FinetuneParams
+    filter_l2: FinetuneParams
+    slimming: FinetuneParams
+    snip: InitPruneParams
+    grasp: InitPruneParams
+
+    def check(self) -> None:
+        if _declared(self, "methods"):
+            if not self.methods:
+                raise ParamsError("prune.methods: name at least one pruning method")
+            _choices(self.methods, PRUNING_METHODS, "prune.methods")
         _choice(self, "scope", ("global", "layer"))
         if _declared(self, "sparsities"):
             for s in self.sparsities:
                 _check_sparsity(s, "prune.sparsities")
             if len(set(self.sparsities)) != len(self.sparsities):
                 raise ParamsError(f"prune.sparsities: duplicate levels in {self.sparsities}")
-        if _declared(self, "retrain_epochs") and self.retrain_epochs is not None and self.retrain_epochs < 1:
-            raise ParamsError(f"prune.retrain_epochs: must be a positive integer or null, got {self.retrain_epochs}")
+        if _declared(self, "rewind_epoch") and self.rewind_epoch < 0:
+            raise ParamsError(f"prune.rewind_epoch: must be >= 0 (0 rewinds to the initial weights), got {self.rewind_epoch}")
 
 
 @dataclass(frozen=True)
 class ShokriParams(Section):
-    _section = "attack.shokri"
     hidden: list[int]
     max_iter: int
     seed: int
@@ -174,7 +232,6 @@ class ShokriParams(Section):
 
 @dataclass(frozen=True)
 class AttackParams(Section):
-    _section = "attack"
     shokri: ShokriParams
     bootstrap: int
 
@@ -184,13 +241,7 @@ class AttackParams(Section):
 
 
 @dataclass(frozen=True)
-class NoDefense(Section):
-    _section = "defense.none"
-
-
-@dataclass(frozen=True)
 class L2Params(Section):
-    _section = "defense.l2"
     lam: float
 
     def check(self) -> None:
@@ -200,7 +251,6 @@ class L2Params(Section):
 
 @dataclass(frozen=True)
 class DropoutParams(Section):
-    _section = "defense.dropout"
     rate: float
 
     def check(self) -> None:
@@ -210,7 +260,6 @@ class DropoutParams(Section):
 
 @dataclass(frozen=True)
 class TopkParams(Section):
-    _section = "defense.topk"
     k: int
 
     def check(self) -> None:
@@ -220,10 +269,9 @@ class TopkParams(Section):
 
 @dataclass(frozen=True)
 class DefenseParams(Section):
-    _section = "defense"
     train: list[str]
     release: list[str]
-    none: NoDefense
+    none: NoSettings
     l2: L2Params
     dropout: DropoutParams
     topk: TopkParams
@@ -248,6 +296,21 @@ class Params(Section):
     prune: PruneParams
     attack: AttackParams
     defense: DefenseParams
+
+    def check(self) -> None:
+        if _declared(self, "model") and _declared(self, "prune"):
+            if _declared(self.model, "arch") and _declared(self.prune, "methods"):
+                if "slimming" in self.prune.methods and self.model.arch not in BATCHNORM_ARCHITECTURES:
+                    raise ParamsError(
+                        f"prune.methods: slimming prunes BatchNorm channels, but model.arch '{self.model.arch}' "
+                        f"has none (use one of {', '.join(BATCHNORM_ARCHITECTURES)})"
+                    )
+
+
+def _positive_or_null(section: Section, key: str) -> None:
+    value = getattr(section, key) if _declared(section, key) else None
+    if value is not None and value < 1:
+        raise ParamsError(f"{section._section}.{key}: must be a positive integer or null, got {value}")
 
 
 def _choice(section: Section, key: str, options: tuple[str, ...]) -> None:
@@ -321,6 +384,7 @@ def _build(cls: type[Section], raw: Any, prefix: str, partial: bool = False) -> 
         else:
             raise ParamsError(f"params.yaml: missing key '{where(name)}'")
     section = cls(**values)
+    object.__setattr__(section, "_section", prefix)
     section.check()
     return section
 

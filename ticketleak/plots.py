@@ -24,8 +24,18 @@ from ticketleak.report import Row  # noqa: E402
 FLOOR = 1e-3  # log-log ROC floor: below 1/N non-members nothing is measured
 
 
-def _x(level: str) -> float:
-    return 0.0 if level == store.DENSE else float(level)
+def _x(row: Row) -> float:
+    return row.asked
+
+
+def _method_rows(rows: list[Row], method: str, variant: str = "none") -> list[Row]:
+    """Dense, then ``method``'s levels by sparsity, for one variant."""
+    group = [r for r in rows if r.variant == variant and r.method in (store.DENSE, method)]
+    return sorted(group, key=_x)
+
+
+def _methods(rows: list[Row]) -> list[str]:
+    return [m for m in dict.fromkeys(r.method for r in rows) if m != store.DENSE]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -36,19 +46,31 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def data_tables(rows: list[Row], out: Path) -> None:
-    """attack_vs_sparsity.csv, accuracy_vs_sparsity.csv (undefended, full posterior) and roc.json."""
-    base = [r for r in rows if r.variant == "none"]
+    """Tables behind the `dvc plots` definitions: undefended target, full posterior.
+
+    attack_vs_sparsity.csv and accuracy_vs_sparsity.csv follow the first pruning method;
+    best_auc_by_method.csv and test_acc_by_method.csv have one column per method; roc.json
+    holds the best attack's ROC for dense and the first method's levels.
+    """
+    methods = _methods(rows)
+    base = _method_rows(rows, methods[0])
     attacks = list(base[0].attacks)
     _write_csv(
         out / "attack_vs_sparsity.csv",
         ["sparsity", *attacks, "best"],
-        [[_x(r.level), *(round(r.attacks[a]["auc"], 4) for a in attacks), round(r.best[1]["auc"], 4)] for r in base],
+        [[_x(r), *(round(r.attacks[a]["auc"], 4) for a in attacks), round(r.best[1]["auc"], 4)] for r in base],
     )
     _write_csv(
         out / "accuracy_vs_sparsity.csv",
         ["sparsity", "train_acc", "test_acc"],
-        [[_x(r.level), round(r.target["train_acc"], 4), round(r.target["test_acc"], 4)] for r in base],
+        [[_x(r), round(r.target["train_acc"], 4), round(r.target["test_acc"], 4)] for r in base],
     )
+    for name, value in (("best_auc_by_method", lambda r: r.best[1]["auc"]), ("test_acc_by_method", lambda r: r.target["test_acc"])):
+        table: dict[float, dict[str, float]] = {}
+        for m in methods:
+            for r in _method_rows(rows, m):
+                table.setdefault(_x(r), {})[m] = round(value(r), 4)
+        _write_csv(out / f"{name}.csv", ["sparsity", *methods], [[x, *(v.get(m, "") for m in methods)] for x, v in sorted(table.items())])
     points = []
     for r, fpr, tpr in _best_rocs(base):
         keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
@@ -72,48 +94,63 @@ def figures(rows: list[Row], out: Path) -> None:
     _confidence_histograms(rows, out / "confidence_histograms.png")
 
 
+def _errorbar(ax, group: list[Row], label: str) -> None:
+    auc = np.array([r.best[1]["auc"] for r in group])
+    sd = np.array([r.best[1].get("auc_std", 0.0) for r in group])
+    ax.errorbar([_x(r) for r in group], auc, yerr=2 * sd, marker="o", capsize=3, label=label)
+
+
 def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
-    base = [r for r in rows if r.variant == "none"]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    xs = [_x(r.level) for r in base]
+    methods = _methods(rows)
+    base = _method_rows(rows, methods[0])
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.5))
+    xs = [_x(r) for r in base]
     colors = plt.get_cmap("tab20").colors
     for ax in axes[:2]:
         ax.set_prop_cycle(color=colors)
     for name in base[0].attacks:
         axes[0].plot(xs, [r.attacks[name]["auc"] for r in base], marker="o", label=name)
         axes[1].plot(xs, [r.attacks[name]["accuracy"] for r in base], marker="o", label=name)
-    axes[0].set_title("Attack AUC, undefended target")
-    axes[1].set_title("Attack balanced accuracy, undefended target")
+    axes[0].set_title(f"Attack AUC, undefended, {methods[0]}")
+    axes[1].set_title(f"Attack balanced accuracy, undefended, {methods[0]}")
+    for m in methods:
+        _errorbar(axes[2], _method_rows(rows, m), m)
+    axes[2].set_title("Best-attack AUC per pruning method, undefended")
     for variant in dict.fromkeys(r.variant for r in rows):
-        group = [r for r in rows if r.variant == variant]
-        auc = np.array([r.best[1]["auc"] for r in group])
-        sd = np.array([r.best[1].get("auc_std", 0.0) for r in group])
-        x = [_x(r.level) for r in group]
-        axes[2].errorbar(x, auc, yerr=2 * sd, marker="o", capsize=3, label=variant)
-    axes[2].set_title("Best-attack AUC per defense (bars: 2 bootstrap sd)")
+        _errorbar(axes[3], _method_rows(rows, methods[0], variant), variant)
+    axes[3].set_title(f"Best-attack AUC per defense, {methods[0]}")
     for ax in axes:
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("sparsity (0 = dense)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
-    axes[2].legend(fontsize=8)
+    for ax in axes[2:]:
+        ax.legend(fontsize=8, title="bars: 2 bootstrap sd", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    """Seed 000, Fig. 1: test accuracy against sparsity, per method (random controls beside the
+    tickets), and train / test accuracy per defense."""
+    methods = _methods(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for m in methods:
+        group = _method_rows(rows, m)
+        axes[0].plot([_x(r) for r in group], [r.target["test_acc"] for r in group], marker="o", label=m)
+    axes[0].set_title("Target test accuracy per pruning method, undefended")
     for defense in dict.fromkeys(r.defense for r in rows):
-        group = [r for r in rows if r.defense == defense and r.release == "none"]
-        x = [_x(r.level) for r in group]
-        line = ax.plot(x, [r.target["test_acc"] for r in group], marker="o", label=f"{defense} test")[0]
-        ax.plot(x, [r.target["train_acc"] for r in group], marker="s", ls="--", color=line.get_color(), label=f"{defense} train")
-    ax.set_xlabel("sparsity (0 = dense)")
-    ax.set_ylabel("target accuracy")
-    ax.set_title("Target train / test accuracy against sparsity")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        group = _method_rows(rows, methods[0], defense)
+        x = [_x(r) for r in group]
+        line = axes[1].plot(x, [r.target["test_acc"] for r in group], marker="o", label=f"{defense} test")[0]
+        axes[1].plot(x, [r.target["train_acc"] for r in group], marker="s", ls="--", color=line.get_color(), label=f"{defense} train")
+    axes[1].set_title(f"Target train / test accuracy per defense, {methods[0]}")
+    for ax in axes:
+        ax.set_xlabel("sparsity (0 = dense)")
+        ax.set_ylabel("target accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -121,7 +158,7 @@ def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
 
 def _roc(rows: list[Row], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for r, fpr, tpr in _best_rocs([r for r in rows if r.variant == "none"]):
+    for r, fpr, tpr in _best_rocs(_method_rows(rows, _methods(rows)[0])):
         ax.plot(np.maximum(fpr, FLOOR), np.maximum(tpr, FLOOR), label=f"{r.level}: {r.best[0]} (AUC {r.best[1]['auc']:.3f})")
     ax.plot([FLOOR, 1], [FLOOR, 1], color="grey", lw=0.8, ls="--")
     ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate")
@@ -135,7 +172,7 @@ def _roc(rows: list[Row], path: Path) -> None:
 
 def _confidence_histograms(rows: list[Row], path: Path) -> None:
     """Seed 002, Fig. 1: the target's confidence in the true label, members vs non-members."""
-    levels = [r.level for r in rows if r.variant == "none"]
+    levels = [r.level for r in _method_rows(rows, _methods(rows)[0])]
     fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), sharey=True, squeeze=False)
     bins = np.linspace(0, 1, 21)
     for ax, level in zip(axes[0], levels):
@@ -148,7 +185,7 @@ def _confidence_histograms(rows: list[Row], path: Path) -> None:
         ax.set_xlabel("confidence in true label")
     axes[0][0].set_ylabel("samples")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Undefended target: member vs non-member confidence, dense vs tickets")
+    fig.suptitle("Undefended target: member vs non-member confidence, dense vs pruned")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -17,10 +17,19 @@ class Row:
 
     defense: str
     release: str
-    level: str
+    level: str  # dense, or <method>-<sparsity>
     sparsity: float  # measured on the target's weights
     target: dict
     attacks: dict[str, dict]
+
+    @property
+    def method(self) -> str:
+        return store.parse_level(self.level)[0]
+
+    @property
+    def asked(self) -> float:
+        """The asked sparsity (0 for the dense model)."""
+        return store.parse_level(self.level)[1]
 
     @property
     def variant(self) -> str:
@@ -32,11 +41,12 @@ class Row:
         return max(self.attacks.items(), key=lambda kv: kv[1]["auc"])
 
 
-def collect(defenses: list[str], releases: list[str], sparsities: list[float]) -> list[Row]:
-    """Read results/<defense>/<level>.json for every configured variant, dense level first."""
+def collect(defenses: list[str], releases: list[str], methods: list[str], sparsities: list[float]) -> list[Row]:
+    """Read results/<defense>/<level>.json for every configured variant, dense first."""
     rows = []
+    levels = [store.DENSE] + [store.level_name(m, s) for m in methods for s in sorted(sparsities)]
     for defense in defenses:
-        for level in [store.DENSE, *(store.level_name(s) for s in sorted(sparsities))]:
+        for level in levels:
             result = store.read_json(store.result_paths(defense, level)[0])
             for rel in ["none", *releases]:
                 rows.append(Row(defense, rel, level, result["target"]["sparsity"], result["target"], result["attacks"][rel]))
@@ -74,9 +84,12 @@ def markdown(rows: list[Row]) -> str:
         "",
         "Attack AUC (balanced accuracy in brackets) on the target's members against as many",
         "non-members. Attacks are fitted on shadow models trained, pruned and defended like the",
-        "target. `level` is `dense` or the asked sparsity; `sparsity` is measured from the weights.",
+        "target. `level` is `dense` or `<method>-<asked sparsity>`; `sparsity` is measured from the target's weights.",
         "",
         "## Dense network vs lottery tickets",
+        "",
+        "`best attack` is the highest AUC among all attacks, picked on the evaluation set itself:",
+        "an optimistic summary; every attack's own figure is in the second table.",
         "",
         "| variant | level | sparsity | train acc | test acc | best attack | AUC (bootstrap sd) | acc | TPR@1%FPR |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -92,13 +105,14 @@ def markdown(rows: list[Row]) -> str:
     for r in rows:
         cells = [f"{r.attacks[a]['auc']:.3f} ({r.attacks[a]['accuracy']:.3f})" for a in attacks]
         lines.append(f"| {r.variant} | {r.level} | " + " | ".join(cells) + " |")
-    lines += ["", "## Verdict per variant (best-attack AUC, ticket minus dense)", ""]
+    lines += ["", "## Verdict per variant (best-attack AUC, pruned minus dense)", ""]
     lines += verdicts(rows)
     return "\n".join(lines) + "\n"
 
 
 def verdicts(rows: list[Row]) -> list[str]:
-    """Is each ticket more, less or equally vulnerable than its dense parent? Judged against 2 bootstrap sd."""
+    """Is each pruned model more, less or equally vulnerable than its dense parent? Judged against
+    2 bootstrap sd of the difference (no bootstrap: any difference counts)."""
     out = []
     for variant in dict.fromkeys(r.variant for r in rows):
         group = [r for r in rows if r.variant == variant]
@@ -111,5 +125,5 @@ def verdicts(rows: list[Row]) -> list[str]:
             diff = t["auc"] - d["auc"]
             spread = 2 * float(np.hypot(d.get("auc_std", 0.0), t.get("auc_std", 0.0)))
             word = "equally vulnerable" if abs(diff) <= spread else ("more vulnerable" if diff > 0 else "less vulnerable")
-            out.append(f"- {variant}, sparsity {r.level}: AUC {t['auc']:.3f} vs dense {d['auc']:.3f} ({diff:+.3f}, 2 sd = {spread:.3f}): {word}")
+            out.append(f"- {variant}, {r.level}: AUC {t['auc']:.3f} vs dense {d['auc']:.3f} ({diff:+.3f}, 2 sd = {spread:.3f}): {word}")
     return out

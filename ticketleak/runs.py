@@ -21,8 +21,8 @@ from ticketleak.training import Recipe, to_tensor
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
 
-def load_role_data(role: str, prepared: Path = store.PREPARED) -> tuple[dict, Tensors, Tensors]:
-    """Metadata and the role's (members, non-members) as normalised tensors."""
+def load_role_data(role: str, prepared: Path = store.PREPARED) -> tuple[dict, Tensors, Tensors, Tensors]:
+    """Metadata and the role's members, non-members and validation split as normalised tensors."""
     meta = store.read_json(prepared / "meta.json")
     split = load_split(prepared / f"{role}.npz")
 
@@ -30,7 +30,7 @@ def load_role_data(role: str, prepared: Path = store.PREPARED) -> tuple[dict, Te
         x = to_tensor(split[f"{name}_x"], meta["mean"], meta["std"])
         return x, torch.from_numpy(split[f"{name}_y"]).long()
 
-    return meta, tensors("members"), tensors("nonmembers")
+    return meta, tensors("members"), tensors("nonmembers"), tensors("val")
 
 
 def recipe(train: TrainParams, defense: TrainingDefense, epochs: int | None = None) -> Recipe:

@@ -1,8 +1,8 @@
 """Seeded, class-balanced, disjoint splits of one image pool.
 
 The target gets members (``in``), as many non-members (``out``) and a validation split; what is
-left forms the shadow pool, from which every shadow draws its own ``in``/``out`` split (disjoint
-from each other inside one shadow; shadows may share samples, as in seed 002). Shadow ``i``'s split
+left forms the shadow pool, from which every shadow draws its own ``in``/``out``/validation split
+(disjoint inside one shadow; shadows may share samples, as in seed 002). Shadow ``i``'s split
 depends only on the seed, the pool and ``i``, so adding a shadow leaves the others unchanged.
 """
 
@@ -70,16 +70,17 @@ def target_split(labels: np.ndarray, target_size: int, val_size: int, seed: int)
     return Split(members, nonmembers, val), pool
 
 
-def shadow_split(labels: np.ndarray, pool: np.ndarray, shadow_size: int, seed: int, shadow_id: int) -> Split:
-    """Shadow ``shadow_id``'s members and non-members, drawn from the shadow pool."""
+def shadow_split(labels: np.ndarray, pool: np.ndarray, shadow_size: int, val_size: int, seed: int, shadow_id: int) -> Split:
+    """Shadow ``shadow_id``'s members, non-members and validation split, drawn from the shadow pool."""
     rng = np.random.default_rng([seed, 1, shadow_id])
     num_classes = int(labels.max()) + 1
     by_class = _by_class(labels, pool, rng)
-    q = _quotas(shadow_size, num_classes)
-    _check_fits(by_class, 2 * q, f"shadow {shadow_id} (members + non-members, from the shadow pool)")
+    q, q_val = _quotas(shadow_size, num_classes), _quotas(val_size, num_classes)
+    _check_fits(by_class, 2 * q + q_val, f"shadow {shadow_id} (members + non-members + validation, from the shadow pool)")
     members, by_class = _take(by_class, q)
-    nonmembers, _ = _take(by_class, q)
-    return Split(members, nonmembers)
+    nonmembers, by_class = _take(by_class, q)
+    val, _ = _take(by_class, q_val)
+    return Split(members, nonmembers, val)
 
 
 def save_split(path: Path, split: Split, x: np.ndarray, y: np.ndarray) -> None:

@@ -1,10 +1,10 @@
 """Where results live, and how they are written: atomically, so a failure leaves nothing half-done.
 
-Layout (``level`` is ``dense`` or a sparsity such as ``0.9``; ``role`` is ``target`` or
-``shadow-<id>``)::
+Layout (``level`` is ``dense`` or ``<method>-<sparsity>`` such as ``lth_oneshot-0.9``; ``role``
+is ``target`` or ``shadow-<id>``)::
 
     data/prepared/{meta.json, target.npz, shadow-<id>.npz}
-    models/<defense>/<level>/<role>/{model.pt, info.json, live/}   (+ init.pt dense, mask.pt tickets)
+    models/<defense>/<level>/<role>/{model.pt, info.json, live/}   (+ init.pt, rewind.pt dense; mask.pt pruned)
     posteriors/<defense>/<level>/{<role>.npz, models.json}
     results/<defense>/<level>.json, results/<defense>/<level>-scores.npz
 """
@@ -35,9 +35,17 @@ def role_seed(base: int, role: str) -> int:
     return base if role == "target" else base + int(role.split("-")[1]) + 1
 
 
-def level_name(sparsity: float | str) -> str:
-    """Directory name of a pruning level: ``dense`` or the sparsity as DVC renders it (``0.9``)."""
-    return sparsity if isinstance(sparsity, str) else repr(float(sparsity))
+def level_name(method: str, sparsity: float) -> str:
+    """Directory name of a pruned variant, ``<method>-<sparsity>`` as DVC renders it (``lth_oneshot-0.9``)."""
+    return f"{method}-{float(sparsity)!r}"
+
+
+def parse_level(level: str) -> tuple[str, float]:
+    """``dense`` -> (``dense``, 0.0); ``lth_oneshot-0.9`` -> (``lth_oneshot``, 0.9)."""
+    if level == DENSE:
+        return DENSE, 0.0
+    method, _, sparsity = level.rpartition("-")
+    return method, float(sparsity)
 
 
 def model_dir(defense: str, level: str, role: str) -> Path:

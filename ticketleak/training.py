@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -116,14 +117,22 @@ def fit(
     device: torch.device,
     logger: Logger | None = None,
     label: str = "train",
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    patience: int | None = None,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> dict[str, float]:
-    """Train ``model`` in place; log per-epoch train/test loss and accuracy; return the last epoch's."""
+    """Train ``model`` in place; log per-epoch train/test loss and accuracy; return the final figures.
+
+    With ``val``, the weights of the epoch with the lowest validation loss are kept, and
+    training stops after ``patience`` epochs without improvement (early stopping).
+    """
     model.to(device)
     opt = _optimizer(model, recipe)
     sched = _scheduler(opt, recipe)
     x, y = train
     every = max(1, math.ceil(recipe.epochs / 5))
     last: dict[str, float] = {}
+    best_loss, best_epoch, best_state = math.inf, 0, None
     for epoch in range(1, recipe.epochs + 1):
         model.train()
         order = torch.randperm(len(x), generator=gen)
@@ -141,9 +150,16 @@ def fit(
             opt.step()
         if sched is not None:
             sched.step()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
         train_loss, train_acc = evaluate(model, x, y)
         test_loss, test_acc = evaluate(model, *test)
         last = {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+        if val is not None:
+            last["val_loss"], last["val_acc"] = evaluate(model, *val)
+            if last["val_loss"] < best_loss:
+                best_loss, best_epoch = last["val_loss"], epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if logger is not None:
             for key, value in last.items():
                 split, metric = key.split("_")
@@ -156,4 +172,12 @@ def fit(
                 file=sys.stderr,
                 flush=True,
             )
+        if val is not None and patience is not None and epoch - best_epoch >= patience:
+            print(f"[{label}] early stop at epoch {epoch}: best validation loss at epoch {best_epoch}", file=sys.stderr)
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        last = dict(zip(("train_loss", "train_acc"), evaluate(model, *train)))
+        last.update(zip(("test_loss", "test_acc"), evaluate(model, *test)))
+        last.update(zip(("val_loss", "val_acc"), evaluate(model, *val)), best_epoch=best_epoch)
     return last
