@@ -2,15 +2,18 @@ import numpy as np
 import pytest
 
 from ticketleak.attacks import (
+    CLASSIFIERS,
     Observed,
     best_threshold,
     class_thresholds,
+    shadow_count_curve,
     shokri_attacks,
+    shokri_features,
     signals,
     threshold_attacks,
 )
 from ticketleak.defenses import softmax
-from ticketleak.metrics import auc
+from ticketleak.metrics import attack_metrics, auc
 
 
 def test_signals_match_their_formulas():
@@ -73,3 +76,84 @@ def test_correctness_attack_equals_the_generalisation_gap():
     obs = Observed(probs, labels, member)
     a = threshold_attacks(obs, obs)["correctness"]
     assert a.decision.tolist() == [True, True, False, False]
+
+
+def null_tolerance(n1: int, n0: int) -> float:
+    """Four standard deviations of the AUC of a random score (Mann-Whitney null)."""
+    return 4 * np.sqrt((n1 + n0 + 1) / (12 * n1 * n0))
+
+
+def test_top3_features_are_the_three_largest_sorted():
+    p = np.array([[0.1, 0.5, 0.05, 0.3, 0.05]])
+    assert shokri_features(p, np.array([0]), "top3").tolist() == [[0.5, 0.3, 0.1]]
+
+
+@pytest.mark.parametrize("gap", [6.0, 0.0])
+def test_every_classifier_variant_runs_names_and_separates(gap):
+    rng = np.random.default_rng(1)
+    shadow, target = _observed(rng, 800, gap, num_classes=4), _observed(rng, 400, gap, num_classes=4)
+    variants = ("sorted", "top3", "label")
+    attacks = shokri_attacks(shadow, target, [16], 300, 0, classifiers=CLASSIFIERS, variants=variants, per_class=True)
+    expected = set()
+    for c in CLASSIFIERS:
+        for v in variants:
+            expected |= {f"shokri_{v}" if c == "mlp" else f"shokri_{v}_{c}", f"shokri_{v}_{c}_perclass"}
+    assert set(attacks) == expected
+    tol = null_tolerance(200, 200)
+    for name, a in attacks.items():
+        assert a.score.shape == a.decision.shape == (400,), name
+        assert a.decision.dtype == bool, name
+        value = auc(target.member, a.score)
+        if gap and name in ("shokri_label_logreg", "shokri_label_linear_svm"):
+            continue  # a linear model of [p, onehot(y)] over all classes cannot express p_y (a product)
+        if gap:
+            assert value > 0.95, name
+        else:
+            assert abs(value - 0.5) <= tol, name
+
+
+def test_default_shokri_keeps_its_names():
+    rng = np.random.default_rng(2)
+    shadow, target = _observed(rng, 200, 3.0), _observed(rng, 100, 3.0)
+    assert set(shokri_attacks(shadow, target, [8], 50, 0)) == {"shokri_sorted", "shokri_label"}
+
+
+def test_svm_score_is_the_margin_and_decision_its_sign():
+    rng = np.random.default_rng(3)
+    shadow, target = _observed(rng, 400, 3.0), _observed(rng, 200, 3.0)
+    for name in ("linear_svm", "rbf_svm"):
+        out = shokri_attacks(shadow, target, [8], 50, 0, classifiers=(name,), variants=("sorted",))
+        a = out[f"shokri_sorted_{name}"]
+        assert (a.score < 0).any() and (a.decision == (a.score > 0)).all()
+
+
+def test_per_class_falls_back_to_the_pooled_model_where_a_class_has_one_label():
+    rng = np.random.default_rng(4)
+    shadow, target = _observed(rng, 600, 3.0, num_classes=3), _observed(rng, 300, 3.0, num_classes=3)
+    member = shadow.member.copy()
+    member[shadow.labels == 0] = True  # class 0: members only
+    shadow = Observed(shadow.probs, shadow.labels, member)
+    out = shokri_attacks(shadow, target, [8], 100, 0, classifiers=("logreg",), variants=("sorted",), per_class=True)
+    pooled, per = out["shokri_sorted_logreg"], out["shokri_sorted_logreg_perclass"]
+    c0 = target.labels == 0
+    np.testing.assert_array_equal(per.score[c0], pooled.score[c0])
+    np.testing.assert_array_equal(per.decision[c0], pooled.decision[c0])
+    assert not np.allclose(per.score[~c0], pooled.score[~c0])
+
+
+def test_shadow_count_curve_refits_on_the_first_k_shadows():
+    rng = np.random.default_rng(5)
+    shadows = [_observed(rng, 200, 2.0) for _ in range(3)]
+    target = _observed(rng, 200, 2.0)
+    seen = []
+
+    def fit(shadow_obs, target_obs):
+        seen.append(len(shadow_obs.labels))
+        return threshold_attacks(shadow_obs, target_obs)
+
+    curve = shadow_count_curve(shadows, target, [1, 2, 3], fit)
+    assert list(curve) == [1, 2, 3] and seen == [200, 400, 600]
+    direct = threshold_attacks(Observed.concat(shadows[:2]), target)["loss_global"]
+    assert curve[2]["loss_global"] == attack_metrics(target.member, direct.score, direct.decision)
+    with pytest.raises(ValueError):
+        shadow_count_curve(shadows, target, [4], fit)

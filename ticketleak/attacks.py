@@ -8,12 +8,16 @@ samples: a membership score (higher = member) and a member/non-member decision.
   entropy, negative modified entropy, negative loss; one threshold for all classes (``global``)
   or one per class (``class``), each chosen to maximise the shadows' balanced accuracy.
 - Correctness ("gap") attack: member iff the prediction is right; needs no fitting.
-- Shokri shadow attack (Shokri 2017): a scikit-learn MLP on the posterior sorted in descending
-  order (``sorted``) or on the posterior with the one-hot true label (``label``).
+- Shokri shadow attack (Shokri 2017): a scikit-learn classifier (MLP by default; logistic
+  regression, linear / RBF SVM, decision tree, random forest as in seed 003) on the posterior sorted
+  in descending order (``sorted``), its three largest values (``top3``, Salem 2018 ML-Leaks) or the
+  posterior with the one-hot true label (``label``); one model over all classes or one per class.
+- ``shadow_count_curve``: an attack's metrics against the number of shadows used (seed 003, Fig. 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,27 +97,112 @@ def threshold_attacks(shadow: Observed, target: Observed) -> dict[str, Scored]:
 
 
 def shokri_features(probs: np.ndarray, labels: np.ndarray, variant: str) -> np.ndarray:
-    """``sorted``: posterior in descending order; ``label``: posterior then the one-hot label."""
+    """Attack features (seed 002's baselines): ``sorted`` posterior in descending order ("NN");
+    ``top3``, its three largest values (Salem 2018, "Top3-NN"); ``label``, the posterior then the
+    one-hot label ("NNCls")."""
     if variant == "sorted":
         return -np.sort(-probs, axis=1)
+    if variant == "top3":
+        return -np.sort(-probs, axis=1)[:, :3]
     if variant == "label":
         return np.hstack([probs, np.eye(probs.shape[1])[labels]])
     raise ValueError(f"unknown Shokri feature variant '{variant}'")
 
 
-def shokri_attacks(shadow: Observed, target: Observed, hidden: list[int], max_iter: int, seed: int) -> dict[str, Scored]:
-    """Shokri's attack, one all-class MLP per feature variant, trained on the shadows' in/out points."""
+CLASSIFIERS = ("mlp", "logreg", "linear_svm", "rbf_svm", "tree", "forest")
+
+
+def make_classifier(name: str, hidden: list[int], max_iter: int, seed: int):
+    """A seeded scikit-learn attack model (Shokri 2017; seed 003 compares all but the MLP, seed 000
+    uses the MLP). The tree keeps 5 samples per leaf so that its leaf frequencies grade the score."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.svm import SVC, LinearSVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    makers = {
+        "mlp": lambda: MLPClassifier(hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed),
+        "logreg": lambda: LogisticRegression(max_iter=1000, random_state=seed),
+        "linear_svm": lambda: LinearSVC(max_iter=10_000, random_state=seed),
+        "rbf_svm": lambda: SVC(kernel="rbf", gamma="scale", random_state=seed),
+        "tree": lambda: DecisionTreeClassifier(min_samples_leaf=5, random_state=seed),
+        "forest": lambda: RandomForestClassifier(n_estimators=100, min_samples_leaf=2, random_state=seed, n_jobs=1),
+    }
+    if name not in makers:
+        raise ValueError(f"unknown attack classifier '{name}'; known: {', '.join(CLASSIFIERS)}")
+    return makers[name]()
+
+
+def _fit_score(clf, x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray) -> Scored:
+    """Fit, then score: SVMs give the signed margin (``decision_function``, member iff > 0, no
+    Platt scaling), the others the member probability (member iff > 0.5)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x_fit, y_fit)
+    if not hasattr(clf, "predict_proba"):  # the SVMs (no probability=True)
+        score = clf.decision_function(x_eval)
+        return Scored(score, score > 0)
+    score = clf.predict_proba(x_eval)[:, list(clf.classes_).index(1)]
+    return Scored(score, score > 0.5)
+
+
+def shokri_attacks(
+    shadow: Observed,
+    target: Observed,
+    hidden: list[int],
+    max_iter: int,
+    seed: int,
+    classifiers: tuple[str, ...] = ("mlp",),
+    variants: tuple[str, ...] = ("sorted", "label"),
+    per_class: bool = False,
+) -> dict[str, Scored]:
+    """Shokri's shadow attack (Shokri 2017; seeds 000, 002, 003), trained on the shadows' in (1) /
+    out (0) points. For each classifier and feature variant: one all-class model, named
+    ``shokri_<variant>`` for the MLP and ``shokri_<variant>_<classifier>`` otherwise; with
+    ``per_class`` also one model per true class (Shokri's original), ``shokri_<variant>_<classifier>_perclass``,
+    where a class whose shadow samples lack members or non-members falls back to the all-class model."""
+    y_fit = shadow.member.astype(int)
     out = {}
-    for variant in ("sorted", "label"):
-        clf = MLPClassifier(hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(shokri_features(shadow.probs, shadow.labels, variant), shadow.member.astype(int))
-        score = clf.predict_proba(shokri_features(target.probs, target.labels, variant))[:, 1]
-        out[f"shokri_{variant}"] = Scored(score, score > 0.5)
+    for name in classifiers:
+        for variant in variants:
+            x_fit = shokri_features(shadow.probs, shadow.labels, variant)
+            x_eval = shokri_features(target.probs, target.labels, variant)
+            key = f"shokri_{variant}" if name == "mlp" else f"shokri_{variant}_{name}"
+            pooled = _fit_score(make_classifier(name, hidden, max_iter, seed), x_fit, y_fit, x_eval)
+            out[key] = pooled
+            if not per_class:
+                continue
+            score, decision = pooled.score.astype(float), pooled.decision.copy()
+            for c in np.unique(target.labels):
+                fit_c, eval_c = shadow.labels == c, target.labels == c
+                if len(np.unique(y_fit[fit_c])) < 2:
+                    continue  # only one membership label in the shadows' class c: keep the pooled model
+                clf = make_classifier(name, hidden, max_iter, seed)
+                s = _fit_score(clf, x_fit[fit_c], y_fit[fit_c], x_eval[eval_c])
+                score[eval_c], decision[eval_c] = s.score, s.decision
+            out[f"shokri_{variant}_{name}_perclass"] = Scored(score, decision)
     return out
+
+
+def shadow_count_curve(
+    shadows: list[Observed],
+    target: Observed,
+    k_values: Iterable[int],
+    fit: Callable[[Observed, Observed], dict[str, Scored]],
+) -> dict[int, dict]:
+    """Attack metrics against the number of shadows (seed 003, Fig. 1): for each k, refit ``fit``
+    on the first k shadows pooled and evaluate every attack it returns on ``target``."""
+    from ticketleak.metrics import attack_metrics
+
+    curve = {}
+    for k in k_values:
+        if not 1 <= k <= len(shadows):
+            raise ValueError(f"k={k} outside 1..{len(shadows)} shadows")
+        attacks = fit(Observed.concat(shadows[:k]), target)
+        curve[int(k)] = {name: attack_metrics(target.member, a.score, a.decision) for name, a in attacks.items()}
+    return curve

@@ -1,0 +1,147 @@
+"""Reference-model attacks: LiRA (Carlini et al. 2022) and RMIA (Zarifzadeh et al. 2024).
+
+Many reference models are trained on random halves of a population pool; ``membership_matrix``
+records which sample each model saw (models x samples). Arrays of reference outputs are laid out
+models x samples [x augmentations]. Every score is oriented so that higher = more likely member.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+from ticketleak.metrics import auc
+
+STD_FLOOR = 1e-8
+
+
+def membership_matrix(n_models: int, n_samples: int, seed: int) -> np.ndarray:
+    """LiRA's split (Carlini et al. 2022): draw a uniform (models x samples) matrix and, in each
+    column, mark IN the models whose draw ranks in the lower half, so every sample is IN for
+    exactly ``n_models / 2`` models. ``n_models`` must be even."""
+    if n_models < 2 or n_models % 2:
+        raise ValueError(f"n_models must be even and >= 2, got {n_models}")
+    u = np.random.default_rng(seed).uniform(size=(n_models, n_samples))
+    return u.argsort(axis=0).argsort(axis=0) < n_models // 2
+
+
+def lira_statistic(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """LiRA's statistic ``phi = log p_y - log sum_{y' != y} p_y'`` = ``z_y - logsumexp(z_{-y})``
+    (stable; equals log(p_y / (1 - p_y))). ``logits`` (N, C) -> (N,), or (N, A, C) -> (N, A) for
+    A query augmentations; ``labels`` (N,)."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels).reshape((-1,) + (1,) * (z.ndim - 1))
+    y = np.broadcast_to(y, z.shape[:-1] + (1,))
+    z_y = np.take_along_axis(z, y, axis=-1)[..., 0]
+    rest = z.copy()
+    np.put_along_axis(rest, y, -np.inf, axis=-1)
+    return z_y - logsumexp(rest, axis=-1)
+
+
+def _gaussians(ref_phi: np.ndarray, mask: np.ndarray, fixed_variance: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample (per-augmentation) mean and std of ``ref_phi`` over the models where ``mask``.
+
+    Samples with no such model take the side's global mean; with fewer than two, the global std.
+    The global std (also the one used when ``fixed_variance``) pools the within-sample variances
+    (the authors' code takes the std of all values, which adds the spread of the sample means)."""
+    ref_phi = np.asarray(ref_phi, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    mask = np.broadcast_to(mask.reshape(mask.shape + (1,) * (ref_phi.ndim - 2)), ref_phi.shape)
+    if not mask.any():
+        raise ValueError("no reference model on this side (IN or OUT) for any sample")
+    count = mask.sum(axis=0)
+    mu = np.where(mask, ref_phi, 0.0).sum(axis=0) / np.maximum(count, 1)
+    var = np.where(mask, (ref_phi - mu) ** 2, 0.0).sum(axis=0) / np.maximum(count, 1)
+    ok = count >= 2
+    global_var = var[ok].mean() if ok.any() else ref_phi[mask].var()
+    mu = np.where(count > 0, mu, ref_phi[mask].mean())
+    var = np.full_like(var, global_var) if fixed_variance else np.where(ok, var, global_var)
+    return mu, np.maximum(np.sqrt(var), STD_FLOOR)
+
+
+def lira_online(target_phi: np.ndarray, ref_phi: np.ndarray, ref_in: np.ndarray, fixed_variance: bool) -> np.ndarray:
+    """Online LiRA (Carlini et al. 2022): per sample, Gaussians over the reference models where it
+    was IN and where it was OUT (mean; per-sample std, or one pooled std per side when
+    ``fixed_variance``); score = mean over augmentations of
+    ``log N(phi; mu_in, s_in) - log N(phi; mu_out, s_out)``. ``target_phi`` (N[, A]),
+    ``ref_phi`` (M, N[, A]), ``ref_in`` (M, N) bool."""
+    ref_in = np.asarray(ref_in, dtype=bool)
+    mu_in, s_in = _gaussians(ref_phi, ref_in, fixed_variance)
+    mu_out, s_out = _gaussians(ref_phi, ~ref_in, fixed_variance)
+    llr = norm.logpdf(target_phi, mu_in, s_in) - norm.logpdf(target_phi, mu_out, s_out)
+    return llr.reshape(len(llr), -1).mean(axis=1)
+
+
+def lira_offline(target_phi: np.ndarray, ref_phi: np.ndarray, ref_in: np.ndarray, fixed_variance: bool) -> np.ndarray:
+    """Offline LiRA, the paper's one-sided test (Carlini et al. 2022, not the authors' code's
+    negative two-sided density): OUT models only, score = mean over augmentations of
+    ``log Phi((phi - mu_out) / s_out)``, the log of the paper's score (same ranking for one query,
+    and no ties at Phi = 1 in float64 for confident members)."""
+    mu_out, s_out = _gaussians(ref_phi, ~np.asarray(ref_in, dtype=bool), fixed_variance)
+    log_p = norm.logcdf((np.asarray(target_phi, dtype=np.float64) - mu_out) / s_out)
+    return log_p.reshape(len(log_p), -1).mean(axis=1)
+
+
+def _mean_out(ref_py: np.ndarray, ref_in: np.ndarray) -> np.ndarray:
+    """Mean over the OUT reference models per sample; samples never OUT take the global OUT mean."""
+    out = ~np.asarray(ref_in, dtype=bool)
+    if not out.any():
+        raise ValueError("RMIA offline needs OUT reference models")
+    count = out.sum(axis=0)
+    mean = np.where(out, ref_py, 0.0).sum(axis=0) / np.maximum(count, 1)
+    return np.where(count > 0, mean, np.asarray(ref_py)[out].mean())
+
+
+def rmia_offline(
+    target_py: np.ndarray,
+    ref_py: np.ndarray,
+    ref_in: np.ndarray,
+    pop_target_py: np.ndarray,
+    pop_ref_py: np.ndarray,
+    pop_ref_in: np.ndarray,
+    a: float,
+    gamma: float = 1.0,
+) -> np.ndarray:
+    """Offline RMIA (Zarifzadeh et al. 2024) on the signal p_y: ``p_hat(x) = ((1 + a) / 2) mean_OUT(x)
+    + (1 - a) / 2``, ``r(x) = p(x | target) / p_hat(x)``; score(x) = the fraction of population
+    samples z with ``r(x) / r(z) > gamma`` (strict). Candidates: ``target_py`` (N,), ``ref_py`` and
+    ``ref_in`` (M, N); population: ``pop_target_py`` (Z,), ``pop_ref_py`` and ``pop_ref_in`` (M, Z)."""
+
+    def ratio(py: np.ndarray, rpy: np.ndarray, rin: np.ndarray) -> np.ndarray:
+        return np.asarray(py, dtype=np.float64) / ((1 + a) / 2 * _mean_out(rpy, rin) + (1 - a) / 2)
+
+    r_x = ratio(target_py, ref_py, ref_in)
+    r_z = np.sort(ratio(pop_target_py, pop_ref_py, pop_ref_in))
+    # r(x) / r(z) > gamma  <=>  r(z) < r(x) / gamma   (all ratios positive)
+    return np.searchsorted(r_z, r_x / gamma, side="left") / len(r_z)
+
+
+def tune_rmia_a(
+    ref_py: np.ndarray,
+    ref_in: np.ndarray,
+    pop_ref_py: np.ndarray,
+    pop_ref_in: np.ndarray,
+    grid: np.ndarray | None = None,
+    gamma: float = 1.0,
+    target_model: int = 0,
+) -> tuple[float, dict[float, float]]:
+    """RMIA's ``a`` (Zarifzadeh et al. 2024): treat reference model ``target_model`` as the target,
+    the others as references, and keep the ``a`` of ``grid`` (default 0, 0.1, ..., 1) with the best
+    AUC on its known membership (smallest ``a`` on ties). Returns (a, {a: AUC})."""
+    grid = np.linspace(0, 1, 11) if grid is None else np.asarray(grid)
+    if len(ref_py) < 2:
+        raise ValueError("tuning a needs at least two reference models")
+    rest = np.arange(len(ref_py)) != target_model
+    member = np.asarray(ref_in, dtype=bool)[target_model]
+    candidates = (ref_py[target_model], ref_py[rest], ref_in[rest])
+    population = (pop_ref_py[target_model], pop_ref_py[rest], pop_ref_in[rest])
+    aucs = {float(a): auc(member, rmia_offline(*candidates, *population, a, gamma)) for a in grid}
+    best = max(aucs, key=lambda k: (aucs[k], -k))
+    return best, aucs
+
+
+def mirror(x: torch.Tensor) -> torch.Tensor:
+    """LiRA's mirror query: flip images (..., H, W) horizontally."""
+    return torch.flip(x, dims=[-1])
