@@ -1,8 +1,9 @@
 """Stage aggregate: the summary table, DVC metrics, Markdown report and plots.
 
 Writes metrics/summary.json (compact, for `dvc metrics diff` and `dvc exp show`),
-reports/summary.md (every attack on every variant, and the dense-vs-ticket verdicts) and
-plots/ (PNG figures and the tables behind the `dvc plots` definitions in dvc.yaml).
+reports/summary.md (every attack on every variant, the dense-vs-pruned verdicts, the attacker
+without knowledge of the pruning method) and plots/ (PNG figures, including the transfer
+heatmap, and the tables behind the `dvc plots` definitions in dvc.yaml).
 """
 
 import argparse
@@ -20,12 +21,13 @@ def main() -> None:
     args = parser.parse_args()
     p = params.load()
     rows = report.collect(p.defense.train, p.defense.release, p.prune.methods, p.prune.sparsities)
+    transfer = store.read_json(store.transfer_path("none"))
     with store.staged_dir(args.plots) as tmp:
         plots.data_tables(rows, tmp)
-        plots.figures(rows, tmp)
+        plots.figures(rows, transfer, tmp)
     store.write_json(args.metrics, report.summary_metrics(rows))
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(report.markdown(rows))
+    args.report.write_text(report.markdown(rows, transfer))
     print("\n".join(report.verdicts(rows)))
 
 

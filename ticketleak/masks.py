@@ -93,7 +93,7 @@ def slimming_masks(model: nn.Module, sparsity: float) -> tuple[Masks, dict]:
     one global threshold over all BatchNorm2d layers. Keys are BatchNorm module names."""
     bns = batchnorm_layers(model)
     if not bns:
-        raise ValueError("network slimming needs BatchNorm layers (resnet18, resnet50, vgg16_bn, densenet121)")
+        raise ValueError("network slimming needs BatchNorm layers (cnn_bn, resnet18, resnet50, vgg16_bn, densenet121)")
     keeps = _keep_largest([m.weight.detach().abs().cpu() for _, m in bns], sparsity, "global")
     removed = sum(int((~k).sum()) for k in keeps)
     total = sum(k.numel() for k in keeps)

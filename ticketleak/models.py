@@ -18,6 +18,7 @@ from torch import nn
 ARCHITECTURES: tuple[str, ...] = (
     "mlp",
     "cnn",
+    "cnn_bn",
     "lenet5",
     "resnet18",
     "resnet50",
@@ -48,14 +49,16 @@ def _mlp(in_channels: int, num_classes: int, image_size: int, dropout: float) ->
     )
 
 
-def _cnn(in_channels: int, num_classes: int, image_size: int, dropout: float) -> nn.Module:
-    """Small CNN: two conv(3x3)-ReLU-maxpool blocks (32, 64 channels), then a 128-unit MLP head."""
+def _small_cnn(in_channels: int, num_classes: int, image_size: int, dropout: float, batchnorm: bool) -> nn.Module:
     side = image_size // 4
+    norm = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
     return nn.Sequential(
         nn.Conv2d(in_channels, 32, 3, padding=1),
+        norm(32),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1),
+        norm(64),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
@@ -65,6 +68,16 @@ def _cnn(in_channels: int, num_classes: int, image_size: int, dropout: float) ->
         _dropout(dropout),
         nn.Linear(128, num_classes),
     )
+
+
+def _cnn(in_channels: int, num_classes: int, image_size: int, dropout: float) -> nn.Module:
+    """Small CNN: two conv(3x3)-ReLU-maxpool blocks (32, 64 channels), then a 128-unit MLP head."""
+    return _small_cnn(in_channels, num_classes, image_size, dropout, batchnorm=False)
+
+
+def _cnn_bn(in_channels: int, num_classes: int, image_size: int, dropout: float) -> nn.Module:
+    """The small CNN with BatchNorm after each conv (for network slimming on small data)."""
+    return _small_cnn(in_channels, num_classes, image_size, dropout, batchnorm=True)
 
 
 def _lenet5(in_channels: int, num_classes: int, image_size: int, dropout: float) -> nn.Module:
@@ -175,6 +188,7 @@ def _densenet121(in_channels: int, num_classes: int, image_size: int, dropout: f
 _BUILDERS: dict[str, Callable[[int, int, int, float], nn.Module]] = {
     "mlp": _mlp,
     "cnn": _cnn,
+    "cnn_bn": _cnn_bn,
     "lenet5": _lenet5,
     "resnet18": _resnet18,
     "resnet50": _resnet50,

@@ -22,14 +22,14 @@ from typing import Any
 import yaml
 
 DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
-ARCHITECTURES = ("mlp", "cnn", "lenet5", "resnet18", "resnet50", "vgg16_bn", "densenet121")
+ARCHITECTURES = ("mlp", "cnn", "cnn_bn", "lenet5", "resnet18", "resnet50", "vgg16_bn", "densenet121")
 TRAIN_DEFENSES = ("none", "l2", "dropout")
 RELEASE_DEFENSES = ("topk",)
 PRUNING_METHODS = (
     "lth_oneshot", "lth_imp", "random_reinit", "random_prune", "finetune_l1",
     "filter_l1", "filter_l2", "slimming", "snip", "grasp",
 )
-BATCHNORM_ARCHITECTURES = ("resnet18", "resnet50", "vgg16_bn", "densenet121")
+BATCHNORM_ARCHITECTURES = ("cnn_bn", "resnet18", "resnet50", "vgg16_bn", "densenet121")
 
 
 class ParamsError(ValueError):

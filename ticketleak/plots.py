@@ -86,8 +86,9 @@ def _best_rocs(rows: list[Row]):
         yield r, fpr, tpr
 
 
-def figures(rows: list[Row], out: Path) -> None:
-    """The PNG figures."""
+def figures(rows: list[Row], transfer: dict, out: Path) -> None:
+    """The PNG figures; ``transfer`` is the undefended transfer.json."""
+    _transfer_heatmap(transfer, out / "transfer_heatmap.png")
     _attack_vs_sparsity(rows, out / "attack_vs_sparsity.png")
     _accuracy_vs_sparsity(rows, out / "accuracy_vs_sparsity.png")
     _roc(rows, out / "roc.png")
@@ -186,6 +187,29 @@ def _confidence_histograms(rows: list[Row], path: Path) -> None:
     axes[0][0].set_ylabel("samples")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("Undefended target: member vs non-member confidence, dense vs pruned")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _transfer_heatmap(transfer: dict, path: Path) -> None:
+    """Seed 000, Fig. 4: attack accuracy with the attack fitted on one variant's shadows (rows)
+    and applied to another variant's target (columns); the diagonal is the matching attack."""
+    levels = transfer["levels"]
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (2.5 + 0.45 * len(levels)), 1.8 + 0.45 * len(levels)), squeeze=False)
+    for ax, (attack, matrix) in zip(axes[0], transfer["matrix"].items()):
+        grid = np.array([[matrix[s][t]["accuracy"] for t in levels] for s in levels])
+        im = ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=max(0.6, float(grid.max())))
+        ax.set_xticks(range(len(levels)), levels, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(levels)), levels, fontsize=7)
+        if len(levels) <= 12:
+            for i in range(len(levels)):
+                for j in range(len(levels)):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
+        ax.set_xlabel("target (attacked)")
+        ax.set_ylabel("source (attack fitted on its shadows)")
+        ax.set_title(f"Transfer, {attack}: attack accuracy")
+        fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -76,7 +76,7 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
-def markdown(rows: list[Row]) -> str:
+def markdown(rows: list[Row], transfer: dict | None = None) -> str:
     """The summary table (variant x attack) and the dense-vs-ticket comparison, as Markdown."""
     attacks = list(rows[0].attacks)
     lines = [
@@ -107,6 +107,20 @@ def markdown(rows: list[Row]) -> str:
         lines.append(f"| {r.variant} | {r.level} | " + " | ".join(cells) + " |")
     lines += ["", "## Verdict per variant (best-attack AUC, pruned minus dense)", ""]
     lines += verdicts(rows)
+    if transfer and transfer["blind"]:
+        lines += [
+            "",
+            "## Attacker without knowledge of the pruning method (undefended, Shokri MLP AUC)",
+            "",
+            "Shadows pruned like the target (`matching`), left dense, or pruned by each other method",
+            "at the same sparsity (mean). The full source x target matrix is `plots/transfer_heatmap.png`.",
+            "",
+            "| target | matching | dense shadows | other methods (mean) |",
+            "|---|---|---|---|",
+        ]
+        for target, row in transfer["blind"].items():
+            other = f"{row['other_methods_mean']:.3f}" if "other_methods_mean" in row else "-"
+            lines.append(f"| {target} | {row['matching']:.3f} | {row['dense_shadows']:.3f} | {other} |")
     return "\n".join(lines) + "\n"
 
 

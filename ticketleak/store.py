@@ -6,7 +6,7 @@ is ``target`` or ``shadow-<id>``)::
     data/prepared/{meta.json, target.npz, shadow-<id>.npz}
     models/<defense>/<level>/<role>/{model.pt, info.json, live/}   (+ init.pt, rewind.pt dense; mask.pt pruned)
     posteriors/<defense>/<level>/{<role>.npz, models.json}
-    results/<defense>/<level>.json, results/<defense>/<level>-scores.npz
+    results/<defense>/<level>.json, results/<defense>/<level>-scores.npz, results/<defense>/transfer.json
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ def result_paths(defense: str, level: str) -> tuple[Path, Path]:
     """The attack metrics (JSON, kept in Git) and the per-sample scores (.npz, DVC cache)."""
     base = Path("results") / defense
     return base / f"{level}.json", base / f"{level}-scores.npz"
+
+
+def transfer_path(defense: str) -> Path:
+    """The source x target attack-transfer matrix of one defense (JSON, kept in Git)."""
+    return Path("results") / defense / "transfer.json"
 
 
 def write_json(path: Path, obj: Any) -> None:
