@@ -2,7 +2,8 @@
 
 Attacks are fitted on the shadows (same defense and pruning level: the attacker adapts) and
 evaluated on the target's members against as many of its non-members, once per release
-(the full posterior, then each release-time defense such as top-k). Writes
+(the full posterior, then each release-time defense such as top-k). With attack.shadow_curve,
+the attacks are also refitted with the first k shadows, k = 1..K (full posterior). Writes
 results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
@@ -11,10 +12,12 @@ import argparse
 import numpy as np
 
 from ticketleak import params, store
-from ticketleak.attacks import Observed, shokri_attacks, threshold_attacks
+from ticketleak.attacks import Observed, Scored, shadow_count_curve, shokri_attacks, threshold_attacks
 from ticketleak.cli import run
 from ticketleak.defenses import release
 from ticketleak.metrics import attack_metrics
+
+CURVE_METRICS = ("accuracy", "auc", "precision", "recall")
 
 
 def main() -> None:
@@ -23,6 +26,16 @@ def main() -> None:
     parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
     args = parser.parse_args()
     p = params.load()
+    shokri = p.attack.shokri
+
+    def fit_attacks(shadow_obs: Observed, target_obs: Observed) -> dict[str, Scored]:
+        attacks = threshold_attacks(shadow_obs, target_obs)
+        attacks.update(shokri_attacks(
+            shadow_obs, target_obs, shokri.hidden, shokri.max_iter, shokri.seed,
+            tuple(shokri.classifiers), tuple(shokri.variants), shokri.per_class,
+        ))
+        return attacks
+
     level = args.level
     store.parse_level(level)  # dense, or <method>-<sparsity>
     src = store.posteriors_dir(args.defense, level)
@@ -30,21 +43,23 @@ def main() -> None:
     shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]
     if target["member"].sum() != (~target["member"]).sum():
         raise ValueError("the target's evaluation set must hold as many members as non-members")
-    results, scores = {}, {"member": target["member"], "labels": target["labels"]}
+    results, scores, curves = {}, {"member": target["member"], "labels": target["labels"]}, None
     for rel in ["none", *p.defense.release]:
         settings = None if rel == "none" else getattr(p.defense, rel)
 
         def observe(arrays: dict) -> Observed:
             return Observed(release(arrays["logits"], rel, settings), arrays["labels"], arrays["member"])
 
-        shadow_obs, target_obs = Observed.concat([observe(s) for s in shadows]), observe(target)
-        attacks = threshold_attacks(shadow_obs, target_obs)
-        s = p.attack.shokri
-        attacks.update(shokri_attacks(shadow_obs, target_obs, s.hidden, s.max_iter, s.seed))
+        shadow_list = [observe(a) for a in shadows]
+        target_obs = observe(target)
+        attacks = fit_attacks(Observed.concat(shadow_list), target_obs)
         results[rel] = {
             name: attack_metrics(target_obs.member, a.score, a.decision, p.attack.bootstrap)
             for name, a in attacks.items()
         }
+        if rel == "none" and p.attack.shadow_curve:  # k = K is the attack just fitted
+            curve = {**shadow_count_curve(shadow_list, target_obs, range(1, len(shadow_list)), fit_attacks), len(shadow_list): results[rel]}
+            curves = {k: {name: {m: v[m] for m in CURVE_METRICS} for name, v in c.items()} for k, c in curve.items()}
         scores.update({f"{rel}/{name}": a.score for name, a in attacks.items()})
         best = max(results[rel].items(), key=lambda kv: kv[1]["auc"])
         print(f"[attack {args.defense} {level} release={rel}] best AUC {best[1]['auc']:.3f} ({best[0]})")
@@ -52,7 +67,10 @@ def main() -> None:
     metrics_path, scores_path = store.result_paths(args.defense, level)
     scores_path.parent.mkdir(parents=True, exist_ok=True)
     store.save_arrays(scores_path, scores)
-    store.write_json(metrics_path, {"defense": args.defense, "level": level, "target": models["target"], "attacks": results})
+    record = {"defense": args.defense, "level": level, "target": models["target"], "attacks": results}
+    if curves is not None:
+        record["shadow_curve"] = curves
+    store.write_json(metrics_path, record)
 
 
 if __name__ == "__main__":

@@ -217,13 +217,28 @@ class PruneParams(Section):
             raise ParamsError(f"prune.rewind_epoch: must be >= 0 (0 rewinds to the initial weights), got {self.rewind_epoch}")
 
 
+ATTACK_CLASSIFIERS = ("mlp", "logreg", "linear_svm", "rbf_svm", "tree", "forest")
+SHOKRI_VARIANTS = ("sorted", "label", "top3")
+
+
 @dataclass(frozen=True)
 class ShokriParams(Section):
     hidden: list[int]
     max_iter: int
     seed: int
+    classifiers: list[str]
+    variants: list[str]
+    per_class: bool
 
     def check(self) -> None:
+        if _declared(self, "classifiers"):
+            _choices(self.classifiers, ATTACK_CLASSIFIERS, "attack.shokri.classifiers")
+            if not self.classifiers:
+                raise ParamsError("attack.shokri.classifiers: name at least one classifier")
+        if _declared(self, "variants"):
+            _choices(self.variants, SHOKRI_VARIANTS, "attack.shokri.variants")
+            if "sorted" not in self.variants:
+                raise ParamsError("attack.shokri.variants: must include 'sorted' (the reference Shokri attack)")
         if _declared(self, "hidden") and (not self.hidden or min(self.hidden) < 1):
             raise ParamsError(f"attack.shokri.hidden: need one or more positive layer widths, got {self.hidden}")
         if _declared(self, "max_iter") and self.max_iter < 1:
@@ -231,9 +246,45 @@ class ShokriParams(Section):
 
 
 @dataclass(frozen=True)
+class GreyboxParams(Section):
+    fractions: list[float]
+    repeats: int
+    seed: int
+
+    def check(self) -> None:
+        if _declared(self, "fractions"):
+            if not self.fractions or not all(0 < f < 0.5 for f in self.fractions):
+                raise ParamsError(f"attack.greybox.fractions: need leak fractions in (0, 0.5), got {self.fractions}")
+        if _declared(self, "repeats") and self.repeats < 1:
+            raise ParamsError(f"attack.greybox.repeats: must be a positive integer, got {self.repeats}")
+
+
+@dataclass(frozen=True)
+class SamiaParams(Section):
+    enabled: bool
+    queries: int
+    eps: float
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+
+    def check(self) -> None:
+        for key in ("queries", "epochs", "batch_size"):
+            if _declared(self, key) and getattr(self, key) < 1:
+                raise ParamsError(f"attack.samia.{key}: must be a positive integer, got {getattr(self, key)}")
+        for key in ("eps", "lr"):
+            if _declared(self, key) and getattr(self, key) <= 0:
+                raise ParamsError(f"attack.samia.{key}: must be positive, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
 class AttackParams(Section):
     shokri: ShokriParams
+    shadow_curve: bool
     bootstrap: int
+    greybox: GreyboxParams
+    samia: SamiaParams
 
     def check(self) -> None:
         if _declared(self, "bootstrap") and self.bootstrap < 0:
