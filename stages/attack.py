@@ -3,7 +3,9 @@
 Attacks are fitted on the shadows (same defense and pruning level: the attacker adapts) and
 evaluated on the target's members against as many of its non-members, once per release
 (the full posterior, then each release-time defense such as top-k). With attack.shadow_curve,
-the attacks are also refitted with the first k shadows, k = 1..K (full posterior). Writes
+the attacks are also refitted with the first k shadows, k = 1..K (full posterior). Under a
+training-time defense the non-adaptive attacker (undefended shadows at the same level) is
+evaluated too. Writes
 results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
@@ -43,12 +45,13 @@ def main() -> None:
     shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]
     if target["member"].sum() != (~target["member"]).sum():
         raise ValueError("the target's evaluation set must hold as many members as non-members")
-    results, scores, curves = {}, {"member": target["member"], "labels": target["labels"]}, None
+    results, scores, curves, nonadaptive = {}, {"member": target["member"], "labels": target["labels"]}, None, None
     for rel in ["none", *p.defense.release]:
-        settings = None if rel == "none" else getattr(p.defense, rel)
+        variant = None if rel == "none" else p.defense.variants[rel]
+        kind = "none" if variant is None else variant.kind
 
         def observe(arrays: dict) -> Observed:
-            return Observed(release(arrays["logits"], rel, settings), arrays["labels"], arrays["member"])
+            return Observed(release(arrays["logits"], kind, variant), arrays["labels"], arrays["member"])
 
         shadow_list = [observe(a) for a in shadows]
         target_obs = observe(target)
@@ -63,6 +66,15 @@ def main() -> None:
         scores.update({f"{rel}/{name}": a.score for name, a in attacks.items()})
         best = max(results[rel].items(), key=lambda kv: kv[1]["auc"])
         print(f"[attack {args.defense} {level} release={rel}] best AUC {best[1]['auc']:.3f} ({best[0]})")
+    if args.defense != "none":  # non-adaptive attacker: shadows trained without the defense
+        undefended = store.posteriors_dir("none", level)
+        plain = [Observed(release(a["logits"], "none"), a["labels"], a["member"])
+                 for a in (store.load_arrays(undefended / f"{store.role_name(i)}.npz") for i in p.shadow.ids)]
+        target_obs = Observed(release(target["logits"], "none"), target["labels"], target["member"])
+        attacks = fit_attacks(Observed.concat(plain), target_obs)
+        nonadaptive = {name: attack_metrics(target_obs.member, a.score, a.decision, p.attack.bootstrap) for name, a in attacks.items()}
+        best = max(nonadaptive.items(), key=lambda kv: kv[1]["auc"])
+        print(f"[attack {args.defense} {level} non-adaptive] best AUC {best[1]['auc']:.3f} ({best[0]})")
     models = store.read_json(src / "models.json")
     metrics_path, scores_path = store.result_paths(args.defense, level)
     scores_path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +82,8 @@ def main() -> None:
     record = {"defense": args.defense, "level": level, "target": models["target"], "attacks": results}
     if curves is not None:
         record["shadow_curve"] = curves
+    if nonadaptive is not None:
+        record["nonadaptive"] = nonadaptive
     store.write_json(metrics_path, record)
 
 

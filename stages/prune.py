@@ -32,7 +32,8 @@ def main() -> None:
     p = params.load()
     role = store.role_name(args.shadow)
     level = store.level_name(args.method, args.sparsity)
-    defense = training_defense(args.defense, getattr(p.defense, args.defense))
+    variant = p.defense.variants[args.defense]
+    defense = training_defense(variant.kind, variant)
     _, members, nonmembers, val = runs.load_role_data(role)
     dense_dir = store.model_dir(args.defense, store.DENSE, role)
     dense, info = runs.load_run(dense_dir)
@@ -49,6 +50,7 @@ def main() -> None:
             settings=getattr(p.prune, args.method),
             scope=p.prune.scope, seed=info["seed"], device=select_device(p.train.device),
             logger=live, label=f"{role} {args.defense} {level}", cache=IMP_CACHE,
+            defense=defense, teacher_logits=runs.load_teacher(dense_dir) if defense.needs_teacher else None,
         )
         model, record = pruning.run(args.method, job, args.sparsity)
         live.end()

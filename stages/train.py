@@ -1,57 +1,77 @@
-"""Stage train_target / train_shadow: train one dense model and keep its initial weights.
+"""Stage train_target / train_shadow: train one dense model under one defense variant.
 
 Writes models/<defense>/dense/<role>/: init.pt (the initial weights), rewind.pt (the weights after
 epoch prune.rewind_epoch, which lottery tickets rewind to; a copy of init.pt for epoch 0),
-model.pt, info.json, and live/ (per-epoch loss and accuracy, drawn by `dvc plots show`).
+model.pt, info.json (accuracies; DP-SGD's epsilon), live/ (per-epoch loss and accuracy, drawn by
+`dvc plots show`) and, for distillation, teacher.pt (the undefended teacher's logits on the
+training set, which pruned students reuse).
 """
 
 import argparse
 
+import torch
+
 from ticketleak import params, runs, store
 from ticketleak.cli import run
-from ticketleak.defenses import training_defense
+from ticketleak.defended import fit_defended
+from ticketleak.defenses import TrainingDefense, training_defense
 from ticketleak.models import build_model
-from ticketleak.training import fit, seed_everything, select_device
+from ticketleak.training import fit, predict_logits, seed_everything, select_device
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--defense", required=True)
+    parser.add_argument("--defense", required=True, help="a training-time variant from defense.variants")
     parser.add_argument("--shadow", type=int, default=None, help="shadow id; omit for the target")
     args = parser.parse_args()
     p = params.load()
-    role = store.role_name(args.shadow)
-    defense = training_defense(args.defense, getattr(p.defense, args.defense))
-    device = select_device(p.train.device)
-    meta, members, nonmembers, _ = runs.load_role_data(role)
     rewind_epoch = p.prune.rewind_epoch
     if rewind_epoch > p.train.epochs:
         raise params.ParamsError(f"prune.rewind_epoch: {rewind_epoch} is past train.epochs ({p.train.epochs})")
+    role = store.role_name(args.shadow)
+    variant = p.defense.variants[args.defense]
+    defense = training_defense(variant.kind, variant)
+    device = select_device(p.train.device)
+    meta, members, nonmembers, val = runs.load_role_data(role)
     seed = store.role_seed(p.train.seed, role)
-    gen = seed_everything(seed)
     dropout = p.model.dropout if defense.dropout is None else defense.dropout
-    model = build_model(p.model.arch, meta["channels"], meta["num_classes"], meta["image_size"], dropout)
+
+    def fresh_model(rate: float) -> torch.nn.Module:
+        return build_model(p.model.arch, meta["channels"], meta["num_classes"], meta["image_size"], rate)
+
+    teacher_logits = None
+    if defense.needs_teacher:  # the undefended model, trained exactly as the `none` variant trains it
+        gen = seed_everything(seed)
+        teacher = fresh_model(p.model.dropout)
+        fit(teacher, members, nonmembers, runs.recipe(p.train, TrainingDefense()), gen, device, label=f"{role} teacher")
+        teacher_logits = predict_logits(teacher, members[0])
+
+    gen = seed_everything(seed)
+    model = fresh_model(dropout)
     init_state = {k: v.clone() for k, v in model.state_dict().items()}
     rewind: dict = {"state": init_state}
 
-    def snapshot(epoch: int, trained) -> None:
+    def snapshot(epoch: int, trained: torch.nn.Module) -> None:
         if epoch == rewind_epoch:
             rewind["state"] = {k: v.detach().cpu().clone() for k, v in trained.state_dict().items()}
 
-    out = store.model_dir(args.defense, store.DENSE, role)
-    with store.staged_dir(out) as tmp:
+    with store.staged_dir(store.model_dir(args.defense, store.DENSE, role)) as tmp:
         live = runs.live_logger(tmp)
-        recipe = runs.recipe(p.train, defense)
-        label = f"{role} {args.defense} dense"
-        last = fit(model, members, nonmembers, recipe, gen, device, live, label, on_epoch_end=snapshot)
+        last = fit_defended(
+            model, members, nonmembers, val, runs.recipe(p.train, defense), defense, gen, device, live,
+            f"{role} {args.defense} dense", snapshot, teacher_logits,
+        )
         live.end()
         info = {
-            "role": role, "defense": args.defense, "level": store.DENSE, "seed": seed,
-            "arch": p.model.arch, "dropout": dropout, "l2": defense.l2,
-            "channels": meta["channels"], "num_classes": meta["num_classes"], "image_size": meta["image_size"],
+            "role": role, "defense": args.defense, "defense_kind": variant.kind, "level": store.DENSE, "seed": seed,
+            "arch": p.model.arch, "dropout": dropout, "channels": meta["channels"],
+            "num_classes": meta["num_classes"], "image_size": meta["image_size"],
             "sparsity": 0.0, "rewind_epoch": rewind_epoch, **last,
         }
-        runs.save_run(tmp, model, info, init=init_state, rewind=rewind["state"])
+        extra = {"init": init_state, "rewind": rewind["state"]}
+        if teacher_logits is not None:
+            extra["teacher"] = {"logits": teacher_logits}
+        runs.save_run(tmp, model, info, **extra)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from ticketleak.defenses import release, softmax, top_k, training_defense
+from ticketleak.params import Variant
 from ticketleak.models import build_model
-from ticketleak.params import DropoutParams, L2Params
 from ticketleak.training import l2_penalty
 
 
@@ -28,9 +28,9 @@ def test_release_none_is_the_softmax():
 
 def test_training_defenses_change_only_their_knob():
     assert training_defense("none", None).l2 == 0 and training_defense("none", None).dropout is None
-    l2 = training_defense("l2", L2Params(lam=0.01))
+    l2 = training_defense("l2", Variant("l2", lam=0.01))
     assert l2.l2 == 0.01 and l2.dropout is None
-    drop = training_defense("dropout", DropoutParams(rate=0.5))
+    drop = training_defense("dropout", Variant("dropout", rate=0.5))
     assert drop.dropout == 0.5 and drop.l2 == 0
 
 

@@ -39,8 +39,15 @@ def _set(raw, dotted, value):
         ("train.lr", 0, "train.lr"),
         ("train.optimizer", "adagrad", "train.optimizer"),
         ("defense.train", ["l2"], "defense.train"),
-        ("defense.train", ["none", "ppb"], "defense.train"),
-        ("defense.topk.k", 0, "defense.topk.k"),
+        ("defense.train", ["none", "ppb_strong"], "defense.train"),
+        ("defense.train", ["none", "topk"], "defense.train"),
+        ("defense.release", ["l2"], "defense.release"),
+        ("defense.variants.topk.k", 0, "defense.variants.topk"),
+        ("defense.variants.l2.lam", -1.0, "defense.variants.l2"),
+        ("defense.variants.dpsgd.noise", 0.0, "defense.variants.dpsgd"),
+        ("defense.variants.none", {"kind": "l2", "lam": 0.1}, "defense.variants.none"),
+        ("defense.variants.l2", {"kind": "l3", "lam": 0.1}, "defense.variants.l2.kind"),
+        ("defense.variants.l2", {"kind": "l2"}, "defense.variants.l2.lam"),
         ("model.dropout", 1.0, "model.dropout"),
     ],
 )
@@ -70,20 +77,31 @@ def test_unknown_section_and_missing_key(raw_params):
 
 def test_int_accepted_for_float_and_scientific_strings(raw_params):
     raw_params["train"]["lr"] = 1
-    raw_params["defense"]["l2"]["lam"] = "1e-2"  # PyYAML reads 1e-2 as a string
+    raw_params["defense"]["variants"]["l2"]["lam"] = "1e-2"  # PyYAML reads 1e-2 as a string
     p = params.validate(raw_params)
-    assert p.train.lr == 1.0 and p.defense.l2.lam == 0.01
+    assert p.train.lr == 1.0 and p.defense.variants["l2"].lam == 0.01
 
 
 def test_partial_load_guards_undeclared_keys(raw_params):
-    declared = {"train": raw_params["train"], "defense": {"l2": raw_params["defense"]["l2"]}}
+    declared = {"train": raw_params["train"], "defense": {"variants": {"l2": raw_params["defense"]["variants"]["l2"]}}}
     p = params._build(params.Params, declared, "", partial=True)
     assert p.train.epochs == raw_params["train"]["epochs"]
-    assert p.defense.l2.lam == raw_params["defense"]["l2"]["lam"]
+    assert p.defense.variants["l2"].lam == raw_params["defense"]["variants"]["l2"]["lam"]
+    assert set(p.defense.variants) == {"l2"}  # only the declared variant is loaded
     with pytest.raises(ParamsError, match="reads 'model' but does not declare it"):
         _ = p.model
-    with pytest.raises(ParamsError, match="reads 'defense.dropout'"):
-        _ = p.defense.dropout
+    with pytest.raises(ParamsError, match="reads 'defense.train'"):
+        _ = p.defense.train
+
+
+def test_strength_sweeps_are_named_variants(raw_params):
+    raw_params["defense"]["variants"]["l2_strong"] = {"kind": "l2", "lam": 0.1}
+    raw_params["defense"]["train"] = ["none", "l2", "l2_strong"]
+    p = params.validate(raw_params)
+    assert p.defense.variants["l2_strong"].kind == "l2" and p.defense.variants["l2_strong"].lam == 0.1
+    raw_params["defense"]["variants"]["l2_strong"]["lamda"] = 1
+    with pytest.raises(ParamsError, match="did you mean 'defense.variants.l2_strong.lam'"):
+        params.validate(raw_params)
 
 
 def test_validate_stage_fails_with_one_line(tmp_path, raw_params):

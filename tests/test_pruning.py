@@ -160,12 +160,12 @@ def test_imp_round_k_reuses_round_k_minus_1(tmp_path, capsys):
     (cache,) = tmp_path.iterdir()
     assert sorted(p.name for p in cache.iterdir()) == ["round-1", "round-2"]
     calls = []
-    original = pruning.fit
-    pruning.fit = lambda *a, **k: calls.append(1) or original(*a, **k)
+    original = pruning.fit_defended
+    pruning.fit_defended = lambda *a, **k: calls.append(1) or original(*a, **k)
     try:
         model3, rec3 = pruning.run("lth_imp", _job("lth_imp", cache=tmp_path), 0.85)
     finally:
-        pruning.fit = original
+        pruning.fit_defended = original
     assert "reusing IMP round 2" in capsys.readouterr().err
     assert len(calls) == 1 and rec3["imp_round"] == 3  # only round 3 trained
     assert abs(rec3["sparsity"] - 0.875) < 1e-3

@@ -78,9 +78,11 @@ def training_defense(name: str, settings: object) -> TrainingDefense:
     if name == "none":
         return TrainingDefense()
     if name == "l2":
-        return TrainingDefense(l2=s.lam)  # type: ignore[attr-defined]
+        _check(s.lam > 0, name, f"lam must be positive, got {s.lam}")  # type: ignore[attr-defined]
+        return TrainingDefense(l2=float(s.lam))  # type: ignore[attr-defined]
     if name == "dropout":
-        return TrainingDefense(dropout=s.rate)  # type: ignore[attr-defined]
+        _check(0 < s.rate < 1, name, f"rate must be in (0, 1), got {s.rate}")  # type: ignore[attr-defined]
+        return TrainingDefense(dropout=float(s.rate))  # type: ignore[attr-defined]
     if name == "label_smoothing":
         _check(0 <= s.epsilon < 1, name, f"epsilon must be in [0, 1), got {s.epsilon}")  # type: ignore[attr-defined]
         return TrainingDefense(label_smoothing=float(s.epsilon))  # type: ignore[attr-defined]

@@ -23,8 +23,6 @@ import yaml
 
 DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
 ARCHITECTURES = ("mlp", "cnn", "cnn_bn", "lenet5", "resnet18", "resnet50", "vgg16_bn", "densenet121")
-TRAIN_DEFENSES = ("none", "l2", "dropout")
-RELEASE_DEFENSES = ("topk",)
 PRUNING_METHODS = (
     "lth_oneshot", "lth_imp", "random_reinit", "random_prune", "finetune_l1",
     "filter_l1", "filter_l2", "slimming", "snip", "grasp",
@@ -291,49 +289,94 @@ class AttackParams(Section):
             raise ParamsError(f"attack.bootstrap: must be >= 0, got {self.bootstrap}")
 
 
-@dataclass(frozen=True)
-class L2Params(Section):
-    lam: float
+# Defense variants: each named variant has a kind and that kind's strength settings. The range
+# checks live with the defenses themselves (ticketleak/defenses.py).
+VARIANT_FIELDS: dict[str, dict[str, type]] = {
+    "none": {},
+    "l2": {"lam": float},
+    "dropout": {"rate": float},
+    "early_stop": {"patience": int},
+    "label_smoothing": {"epsilon": float},
+    "distill": {"alpha": float, "temperature": float},
+    "advreg": {"theta": float, "steps": int},
+    "ppb": {"lam": float},
+    "dpsgd": {"clip": float, "noise": float, "delta": float},
+    "topk": {"k": int},
+    "round": {"decimals": int},
+}
+RELEASE_KINDS = ("topk", "round")
+TRAIN_KINDS = tuple(k for k in VARIANT_FIELDS if k not in RELEASE_KINDS)
 
-    def check(self) -> None:
-        if _declared(self, "lam") and self.lam <= 0:
-            raise ParamsError(f"defense.l2.lam: must be positive, got {self.lam}")
+
+class Variant(Section):
+    """One named defense variant: ``kind`` plus that kind's settings, as attributes."""
+
+    def __init__(self, kind: str, **settings: Any) -> None:
+        object.__setattr__(self, "kind", kind)
+        for key, value in settings.items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_keys", ("kind", *settings))
+
+    def __repr__(self) -> str:
+        return "Variant(" + ", ".join(f"{k}={object.__getattribute__(self, k)!r}" for k in self._keys) + ")"
 
 
-@dataclass(frozen=True)
-class DropoutParams(Section):
-    rate: float
+def _variant(raw: Any, key: str) -> Variant:
+    if not isinstance(raw, dict) or "kind" not in raw:
+        raise ParamsError(f"{key}: expected a mapping with a 'kind' (one of {', '.join(VARIANT_FIELDS)}), got {raw!r}")
+    kind = raw["kind"]
+    if kind not in VARIANT_FIELDS:
+        raise ParamsError(f"{key}.kind: unknown defense '{kind}' (choose from {', '.join(VARIANT_FIELDS)})")
+    schema = VARIANT_FIELDS[kind]
+    for name in raw:
+        if name != "kind" and name not in schema:
+            close = difflib.get_close_matches(str(name), list(schema), n=1)
+            hint = f" (did you mean '{key}.{close[0]}'?)" if close else f" ({kind} takes: {', '.join(schema) or 'nothing'})"
+            raise ParamsError(f"params.yaml: unknown key '{key}.{name}'{hint}")
+    missing = [name for name in schema if name not in raw]
+    if missing:
+        raise ParamsError(f"params.yaml: missing key '{key}.{missing[0]}'")
+    variant = Variant(kind, **{name: _coerce(raw[name], tp, f"{key}.{name}") for name, tp in schema.items()})
+    if kind in RELEASE_KINDS:
+        if getattr(variant, "k", 1) < 1 or not 0 <= getattr(variant, "decimals", 0) <= 12:
+            raise ParamsError(f"{key}: need k >= 1 (topk) or 0 <= decimals <= 12 (round), got {raw}")
+        return variant
+    from ticketleak.defenses import training_defense
 
-    def check(self) -> None:
-        if _declared(self, "rate") and not 0 < self.rate < 1:
-            raise ParamsError(f"defense.dropout.rate: must be in (0, 1), got {self.rate}")
-
-
-@dataclass(frozen=True)
-class TopkParams(Section):
-    k: int
-
-    def check(self) -> None:
-        if _declared(self, "k") and self.k < 1:
-            raise ParamsError(f"defense.topk.k: must be at least 1, got {self.k}")
+    try:
+        training_defense(kind, variant)
+    except ValueError as exc:
+        raise ParamsError(f"{key}: {str(exc).split(': ', 1)[-1]}") from None
+    return variant
 
 
 @dataclass(frozen=True)
 class DefenseParams(Section):
     train: list[str]
     release: list[str]
-    none: NoSettings
-    l2: L2Params
-    dropout: DropoutParams
-    topk: TopkParams
+    variants: dict[str, Variant]
 
     def check(self) -> None:
+        variants = object.__getattribute__(self, "variants")
         if _declared(self, "train"):
-            _choices(self.train, TRAIN_DEFENSES, "defense.train")
             if "none" not in self.train:
                 raise ParamsError("defense.train: must include 'none' (the undefended baseline)")
-        if _declared(self, "release"):
-            _choices(self.release, RELEASE_DEFENSES, "defense.release")
+            if len(set(self.train)) != len(self.train):
+                raise ParamsError(f"defense.train: duplicate entries in {self.train}")
+        if _declared(self, "release") and len(set(self.release)) != len(self.release):
+            raise ParamsError(f"defense.release: duplicate entries in {self.release}")
+        if variants is UNDECLARED:
+            return
+        if "none" in variants and variants["none"].kind != "none":
+            raise ParamsError("defense.variants.none: must be of kind 'none' (the undefended baseline)")
+        for key, kinds, what in (("train", TRAIN_KINDS, "training-time"), ("release", RELEASE_KINDS, "release-time")):
+            if not _declared(self, key):
+                continue
+            for name in getattr(self, key):
+                if name not in variants:
+                    raise ParamsError(f"defense.{key}: '{name}' is not defined under defense.variants")
+                if variants[name].kind not in kinds:
+                    raise ParamsError(f"defense.{key}: '{name}' is a {variants[name].kind} defense, not {what}")
 
 
 @dataclass(frozen=True)
@@ -396,6 +439,13 @@ def _coerce(value: Any, tp: Any, key: str, partial: bool = False) -> Any:
             raise ParamsError(f"{key}: expected a list, got {value!r}")
         (item,) = typing.get_args(tp)
         return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamsError(f"{key}: expected a mapping, got {value!r}")
+        _, item = typing.get_args(tp)
+        return {k: _coerce(v, item, f"{key}.{k}", partial) for k, v in value.items()}
+    if tp is Variant:
+        return _variant(value, key)
     if isinstance(tp, type) and issubclass(tp, Section):
         return _build(tp, value, key, partial)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):

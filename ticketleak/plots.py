@@ -71,6 +71,12 @@ def data_tables(rows: list[Row], out: Path) -> None:
             for r in _method_rows(rows, m):
                 table.setdefault(_x(r), {})[m] = round(value(r), 4)
         _write_csv(out / f"{name}.csv", ["sparsity", *methods], [[x, *(v.get(m, "") for m in methods)] for x, v in sorted(table.items())])
+    _write_csv(
+        out / "privacy_utility.csv",
+        ["variant", "level", "sparsity", "test_acc", "best_auc", "best_tpr_at_1pct_fpr"],
+        [[r.variant, r.level, _x(r), round(r.target["test_acc"], 4), round(r.best[1]["auc"], 4),
+          round(max(a["tpr_at_1pct_fpr"] for a in r.attacks.values()), 4)] for r in rows],
+    )
     points = []
     for r, fpr, tpr in _best_rocs(base):
         keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
@@ -89,6 +95,7 @@ def _best_rocs(rows: list[Row]):
 def figures(rows: list[Row], transfer: dict, out: Path) -> None:
     """The PNG figures; ``transfer`` is the undefended transfer.json."""
     _transfer_heatmap(transfer, out / "transfer_heatmap.png")
+    _privacy_utility(rows, out / "privacy_utility.png")
     _attack_vs_sparsity(rows, out / "attack_vs_sparsity.png")
     _accuracy_vs_sparsity(rows, out / "accuracy_vs_sparsity.png")
     _roc(rows, out / "roc.png")
@@ -210,6 +217,34 @@ def _transfer_heatmap(transfer: dict, path: Path) -> None:
         ax.set_ylabel("source (attack fitted on its shadows)")
         ax.set_title(f"Transfer, {attack}: attack accuracy")
         fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _privacy_utility(rows: list[Row], path: Path) -> None:
+    """Every defense variant x pruning level: test accuracy against the best attack's AUC and its
+    TPR at 1% FPR (lower-right is better: accurate and private). Undefended points are black."""
+    variants = list(dict.fromkeys(r.variant for r in rows))
+    levels = list(dict.fromkeys(r.level for r in rows))
+    markers = dict(zip(levels, "osD^v<>pP*Xhd" * 4))
+    colors = dict(zip(variants, plt.get_cmap("tab20").colors * 2))
+    colors["none"] = (0, 0, 0)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
+    for r in rows:
+        tpr = max(a["tpr_at_1pct_fpr"] for a in r.attacks.values())
+        for ax, x in zip(axes, (r.best[1]["auc"], tpr)):
+            ax.scatter(x, r.target["test_acc"], color=colors[r.variant], marker=markers[r.level], s=45, alpha=0.85)
+    axes[0].set_xlabel("best-attack AUC (0.5 = chance)")
+    axes[1].set_xlabel("best TPR at 1% FPR")
+    axes[0].set_ylabel("target test accuracy")
+    axes[0].axvline(0.5, color="grey", lw=0.8, ls="--")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colors[v], marker="o", ls="", label=v) for v in variants]
+    handles += [plt.Line2D([], [], color="grey", marker=markers[lv], ls="", label=lv) for lv in levels]
+    axes[1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle("Privacy-utility trade-off: every defense x pruning level")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -30,8 +30,10 @@ import torch
 from torch import nn
 
 from ticketleak import masks as M
+from ticketleak.defended import fit_defended
+from ticketleak.defenses import TrainingDefense
 from ticketleak.store import staged_dir
-from ticketleak.training import Logger, Recipe, fit, seed_everything
+from ticketleak.training import Logger, Recipe, seed_everything
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 METHODS = (
@@ -52,7 +54,7 @@ class Job:
     train: Tensors
     test: Tensors
     val: Tensors | None
-    recipe: Recipe  # the dense training recipe
+    recipe: Recipe  # the dense training recipe (with the defense's loss-side knobs)
     settings: object  # this method's params section (prune.<method>)
     scope: str
     seed: int
@@ -60,15 +62,19 @@ class Job:
     logger: Logger | None = None
     label: str = "prune"
     cache: Path | None = None  # lth_imp: where finished rounds are kept for reuse
-    extra: dict = field(default_factory=dict)
+    defense: TrainingDefense = field(default_factory=TrainingDefense)  # retraining is defended too
+    teacher_logits: torch.Tensor | None = None  # distillation: the undefended teacher on ``train``
 
 
 def _retrain(job: Job, model: nn.Module, masks: M.Masks, epochs: int | None, early_stopping: bool = False) -> dict:
+    """Train the masked ``model`` under the job's defense (fine-tuning methods stop early)."""
     M.apply_masks(model, masks)
     recipe = replace(job.recipe, epochs=epochs or job.recipe.epochs)
     patience = getattr(job.settings, "patience", None) if early_stopping else None
-    val = job.val if early_stopping else None
-    last = fit(model, job.train, job.test, recipe, seed_everything(job.seed), job.device, job.logger, job.label, val, patience)
+    last = fit_defended(
+        model, job.train, job.test, job.val, recipe, job.defense, seed_everything(job.seed), job.device,
+        job.logger, job.label, teacher_logits=job.teacher_logits, patience=patience,
+    )
     M.make_permanent(model)
     return {**last, "train_epochs": recipe.epochs}
 
@@ -166,7 +172,7 @@ def _fingerprint(job: Job) -> str:
             h.update(k.encode())
             h.update(v.detach().cpu().numpy().tobytes())
     h.update(job.train[0].numpy().tobytes())
-    h.update(json.dumps([repr(job.recipe), repr(job.settings), job.scope, job.seed]).encode())
+    h.update(json.dumps([repr(job.recipe), repr(job.settings), repr(job.defense), job.scope, job.seed]).encode())
     return h.hexdigest()[:16]
 
 

@@ -21,6 +21,7 @@ class Row:
     sparsity: float  # measured on the target's weights
     target: dict
     attacks: dict[str, dict]
+    nonadaptive: dict[str, dict] | None = None  # undefended shadows attacking a defended target
 
     @property
     def method(self) -> str:
@@ -49,7 +50,8 @@ def collect(defenses: list[str], releases: list[str], methods: list[str], sparsi
         for level in levels:
             result = store.read_json(store.result_paths(defense, level)[0])
             for rel in ["none", *releases]:
-                rows.append(Row(defense, rel, level, result["target"]["sparsity"], result["target"], result["attacks"][rel]))
+                nonadaptive = result.get("nonadaptive") if rel == "none" else None
+                rows.append(Row(defense, rel, level, result["target"]["sparsity"], result["target"], result["attacks"][rel], nonadaptive))
     return rows
 
 
@@ -107,6 +109,7 @@ def markdown(rows: list[Row], transfer: dict | None = None) -> str:
         lines.append(f"| {r.variant} | {r.level} | " + " | ".join(cells) + " |")
     lines += ["", "## Verdict per variant (best-attack AUC, pruned minus dense)", ""]
     lines += verdicts(rows)
+    lines += ["", *tradeoff_lines(rows)]
     if transfer and transfer["blind"]:
         lines += [
             "",
@@ -141,3 +144,25 @@ def verdicts(rows: list[Row]) -> list[str]:
             word = "equally vulnerable" if abs(diff) <= spread else ("more vulnerable" if diff > 0 else "less vulnerable")
             out.append(f"- {variant}, {r.level}: AUC {t['auc']:.3f} vs dense {d['auc']:.3f} ({diff:+.3f}, 2 sd = {spread:.3f}): {word}")
     return out
+
+
+def tradeoff_lines(rows: list[Row]) -> list[str]:
+    """The privacy-utility table: per variant and level, utility beside the best attack."""
+    lines = [
+        "## Privacy-utility trade-off",
+        "",
+        "Adaptive attacker (shadows defended like the target) unless noted; `non-adaptive` fits the",
+        "attacks on undefended shadows. epsilon: DP-SGD's privacy budget at its delta.",
+        "",
+        "| variant | level | test acc | train-test gap | best AUC | best TPR@1%FPR | non-adaptive best AUC | epsilon |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t = r.target
+        na = f"{max(a['auc'] for a in r.nonadaptive.values()):.3f}" if r.nonadaptive else "-"
+        eps = f"{t['epsilon']:.2f}" if t.get("epsilon") is not None else "-"
+        lines.append(
+            f"| {r.variant} | {r.level} | {t['test_acc']:.3f} | {t['train_acc'] - t['test_acc']:+.3f} | {r.best[1]['auc']:.3f} "
+            f"| {max(a['tpr_at_1pct_fpr'] for a in r.attacks.values()):.3f} | {na} | {eps} |"
+        )
+    return lines

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ticketleak import store
-from ticketleak.defenses import TrainingDefense
+from ticketleak.defenses import TrainingDefense, recipe_with
 from ticketleak.models import build_model, count_parameters
 from ticketleak.params import TrainParams
 from ticketleak.splits import load_split
@@ -34,8 +34,8 @@ def load_role_data(role: str, prepared: Path = store.PREPARED) -> tuple[dict, Te
 
 
 def recipe(train: TrainParams, defense: TrainingDefense, epochs: int | None = None) -> Recipe:
-    """The training recipe from ``train`` params, the defense's L2 weight and an epoch override."""
-    return Recipe(
+    """The training recipe from ``train`` params, the defense's loss-side knobs and an epoch override."""
+    return recipe_with(Recipe(
         optimizer=train.optimizer,
         lr=train.lr,
         momentum=train.momentum,
@@ -44,14 +44,21 @@ def recipe(train: TrainParams, defense: TrainingDefense, epochs: int | None = No
         batch_size=train.batch_size,
         schedule=train.schedule,
         augment=train.augment,
-        l2=defense.l2,
-    )
+    ), defense)
 
 
 def live_logger(run_dir: Path):
-    """A dvclive writer for per-epoch metrics that leaves dvc.yaml and experiments alone."""
+    """A dvclive writer for per-epoch metrics that leaves dvc.yaml and experiments alone.
+
+    Under `dvc exp run`, dvclive would `git add` its files; ours are written to a staging
+    directory renamed on success (store.staged_dir) and belong to a DVC output, so that is
+    switched off by hiding the experiment's baseline from dvclive.
+    """
+    import os
+
     from dvclive import Live
 
+    os.environ.pop("DVC_EXP_BASELINE_REV", None)
     return Live(str(run_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None)
 
 
@@ -76,3 +83,11 @@ def load_run(run_dir: Path, state: str = "model") -> tuple[torch.nn.Module, dict
         raise FileNotFoundError(f"{path}: missing; run the stage that makes it (dvc repro)")
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model, info
+
+
+def load_teacher(run_dir: Path) -> torch.Tensor:
+    """The distillation teacher's logits on the training set, saved by the dense run."""
+    path = run_dir / "teacher.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; the dense distillation run writes it (dvc repro)")
+    return torch.load(path, map_location="cpu", weights_only=True)["logits"]
