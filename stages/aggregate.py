@@ -9,7 +9,7 @@ heatmap, and the tables behind the `dvc plots` definitions in dvc.yaml).
 import argparse
 from pathlib import Path
 
-from ticketleak import params, plots, report, store
+from ticketleak import attack_plots, params, plots, report, store
 from ticketleak.cli import run
 
 
@@ -21,13 +21,21 @@ def main() -> None:
     args = parser.parse_args()
     p = params.load()
     rows = report.collect(p.defense.train, p.defense.release, p.prune.methods, p.prune.sparsities)
+    levels = [store.DENSE] + [store.level_name(m, s) for m in p.prune.methods for s in sorted(p.prune.sparsities)]
     transfer = store.read_json(store.transfer_path("none"))
+    greybox = {d: store.read_json(store.greybox_path(d)) for d in p.defense.train}
+    samia = {f"{d} {lv}": store.read_json(store.samia_path(d, lv)) for d in p.attack.samia.defenses for lv in levels}
     with store.staged_dir(args.plots) as tmp:
         plots.data_tables(rows, tmp)
         plots.figures(rows, transfer, tmp)
+        attack_plots.greybox_figure(greybox, tmp / "greybox.png")
+        attack_plots.confusion_figure(greybox["none"], tmp / "greybox_confusion.png")
+        curves = {lv: store.read_json(store.result_paths("none", lv)[0]) for lv in levels}
+        attack_plots.shadow_curve_figure(curves, tmp / "shadow_curve.png")
     store.write_json(args.metrics, report.summary_metrics(rows))
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(report.markdown(rows, transfer))
+    samia_table = "\n## SAMIA (seed 002)\n\n" + "\n".join(attack_plots.samia_rows(samia)) + "\n"
+    args.report.write_text(report.markdown(rows, transfer) + samia_table)
     print("\n".join(report.verdicts(rows)))
 
 

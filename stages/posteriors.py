@@ -1,14 +1,23 @@
 """Stage posteriors_dense / posteriors: query every model of one defense and level.
 
 For the target and each shadow, on its own members and non-members: logits, labels,
-membership and per-sample loss (posteriors/<defense>/<level>/<role>.npz), plus models.json
-with each model's accuracies and measured sparsity.
+membership, per-sample loss and SAMIA's sensitivity ``sens`` (the mean absolute change of the
+posterior under attack.samia.queries Gaussian input perturbations of scale attack.samia.eps,
+divided by eps; same sample order as ``logits``) in posteriors/<defense>/<level>/<role>.npz, plus
+models.json with each model's accuracies and measured sparsity. The sensitivity needs the model,
+which only this stage loads; it is extracted even when attack.samia.enabled is false.
 """
 
 import argparse
 
+import numpy as np
+import torch
+
 from ticketleak import params, posteriors, runs, store
 from ticketleak.cli import run
+from ticketleak.samia import sensitivity
+
+SENS_BATCH = 1024  # samples per sensitivity batch (each batch is queried queries + 1 times)
 
 
 def main() -> None:
@@ -17,6 +26,7 @@ def main() -> None:
     parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
     args = parser.parse_args()
     p = params.load()
+    samia = p.attack.samia
     level = args.level
     store.parse_level(level)  # dense, or <method>-<sparsity>
     roles = ["target"] + [store.role_name(i) for i in p.shadow.ids]
@@ -26,6 +36,11 @@ def main() -> None:
             model, info = runs.load_run(store.model_dir(args.defense, level, role))
             _, members, nonmembers, _ = runs.load_role_data(role)
             arrays = posteriors.query(model, members, nonmembers)
+            x = torch.cat([members[0], nonmembers[0]])  # the order of posteriors.query: members first
+            # a fixed noise seed per role (target 0, shadow i: i + 1), independent of the attack's seed
+            arrays["sens"] = sensitivity(
+                model, x, m=samia.queries, eps=samia.eps, seed=store.role_seed(0, role), batch_size=SENS_BATCH
+            ).astype(np.float32)
             store.save_arrays(tmp / f"{role}.npz", arrays)
             correct = arrays["logits"].argmax(1) == arrays["labels"]
             summary[role] = {

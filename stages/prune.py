@@ -55,6 +55,8 @@ def main() -> None:
         model, record = pruning.run(args.method, job, args.sparsity)
         live.end()
         masks = record.pop("masks")
+        clash = {"arch", "channels", "num_classes", "image_size", "dropout"} & set(record)
+        assert not clash, f"a pruning record would overwrite the architecture keys {clash}"
         runs.save_run(tmp, model, {**info, **record, "level": level}, mask={k: v.cpu() for k, v in masks.items()})
     print(f"[{role} {args.defense} {level}] asked sparsity {args.sparsity}, measured {record['sparsity']:.4f}")
 

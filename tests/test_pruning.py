@@ -143,7 +143,8 @@ def test_slimming_prunes_batchnorm_channels():
     model, record = pruning.run("slimming", job, 0.3)
     bns = dict(M.batchnorm_layers(model))
     zero = sum(int(((bns[n].weight == 0) & (bns[n].bias == 0)).sum()) for n in masks)
-    assert zero == counts["channels_removed"]
+    assert zero == counts["bn_channels_removed"]
+    assert record["bn_channels"] == counts["bn_channels"]
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     with pytest.raises(ValueError, match="BatchNorm"):
         M.slimming_masks(_trained("cnn")[0], 0.3)

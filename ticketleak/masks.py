@@ -97,7 +97,7 @@ def slimming_masks(model: nn.Module, sparsity: float) -> tuple[Masks, dict]:
     keeps = _keep_largest([m.weight.detach().abs().cpu() for _, m in bns], sparsity, "global")
     removed = sum(int((~k).sum()) for k in keeps)
     total = sum(k.numel() for k in keeps)
-    return {n: k for (n, _), k in zip(bns, keeps)}, {"channels_removed": removed, "channels": total, "channel_fraction": removed / total}
+    return {n: k for (n, _), k in zip(bns, keeps)}, {"bn_channels_removed": removed, "bn_channels": total, "channel_fraction": removed / total}
 
 
 def _init_batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

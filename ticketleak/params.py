@@ -260,6 +260,7 @@ class GreyboxParams(Section):
 @dataclass(frozen=True)
 class SamiaParams(Section):
     enabled: bool
+    defenses: list[str]
     queries: int
     eps: float
     epochs: int
@@ -392,6 +393,12 @@ class Params(Section):
     defense: DefenseParams
 
     def check(self) -> None:
+        if _declared(self, "attack") and _declared(self, "defense"):
+            samia, defense = self.attack.samia, self.defense
+            if _declared(samia, "defenses") and _declared(defense, "train"):
+                extra = [d for d in samia.defenses if d not in defense.train]
+                if extra:
+                    raise ParamsError(f"attack.samia.defenses: {extra} not in defense.train {defense.train}")
         if _declared(self, "model") and _declared(self, "prune"):
             if _declared(self.model, "arch") and _declared(self.prune, "methods"):
                 if "slimming" in self.prune.methods and self.model.arch not in BATCHNORM_ARCHITECTURES:

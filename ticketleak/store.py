@@ -67,6 +67,16 @@ def transfer_path(defense: str) -> Path:
     return Path("results") / defense / "transfer.json"
 
 
+def greybox_path(defense: str) -> Path:
+    """The grey-box (leaked members) sweep of one defense over all levels (JSON, kept in Git)."""
+    return Path("results") / defense / "greybox.json"
+
+
+def samia_path(defense: str, level: str) -> Path:
+    """SAMIA's metrics for one defense and level (JSON, kept in Git)."""
+    return Path("results") / defense / f"{level}-samia.json"
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,48 @@
+"""Stage greybox: the grey-box attack with a leaked fraction of the target's data, every level.
+
+For one training-time defense and every model variant (dense and each <method>-<sparsity>):
+seed 004's sweep over the leaked fractions attack.greybox.fractions, attack.greybox.repeats draws
+each, on the target's full released posterior (ticketleak.greybox.greybox_sweep: KDE attacks on
+three loss signals, a logistic-regression classifier, and the Wasserstein distance of the losses).
+The attacker calibrates on the target itself, so shadows are not read. Writes
+results/<defense>/greybox.json: {"defense", "levels", "sweep": {level: sweep}} (kept in Git).
+"""
+
+import argparse
+
+from ticketleak import params, store
+from ticketleak.attacks import Observed
+from ticketleak.cli import run
+from ticketleak.defenses import release
+from ticketleak.greybox import greybox_sweep
+
+MAIN_ATTACK = "kde_cross_entropy"
+
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--defense", required=True)
+    args = parser.parse_args()
+    p = params.load()
+    g = p.attack.greybox
+    levels = [store.DENSE] + [store.level_name(m, s) for m in p.prune.methods for s in sorted(p.prune.sparsities)]
+    sweeps = {}
+    for level in levels:
+        a = store.load_arrays(store.posteriors_dir(args.defense, level) / "target.npz")
+        target = Observed(release(a["logits"], "none"), a["labels"], a["member"])
+        sweep = greybox_sweep(target, list(g.fractions), g.repeats, g.seed)
+        sweeps[level] = sweep
+        top = sweep["results"][f"{max(g.fractions):g}"]
+        main, clf = top["attacks"][MAIN_ATTACK], top["attacks"]["classifier_logreg"]
+        print(
+            f"[greybox {args.defense} {level}] f={max(g.fractions):g}: {MAIN_ATTACK} acc "
+            f"{main['accuracy']['mean']:.3f}+-{main['accuracy']['std']:.3f}, classifier acc "
+            f"{clf['accuracy']['mean']:.3f}, W1(ce) {top['wasserstein_ce']['mean']:.3f}",
+            flush=True,
+        )
+    store.write_json(store.greybox_path(args.defense), {"defense": args.defense, "levels": levels, "sweep": sweeps})
+
+
+if __name__ == "__main__":
+    run(main)

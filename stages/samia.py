@@ -1,0 +1,64 @@
+"""Stage samia_dense / samia: the SAMIA attack (seed 002) on one defense and level.
+
+SAMIA's Transformer is trained on the shadows' (posterior, sensitivity, label, member) of the
+same defense and level (the attacker adapts) and scores the target's members against as many
+non-members, full posterior. The sensitivities come from the posteriors stage. Writes
+results/<defense>/<level>-samia.json (kept in Git): {"defense", "level", "skipped": false,
+"samia": attack_metrics}, or {"samia": null, "skipped": true} when attack.samia.enabled is false.
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from ticketleak import params, store
+from ticketleak.cli import run
+from ticketleak.defenses import softmax
+from ticketleak.metrics import attack_metrics
+from ticketleak.samia import samia_attack
+
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--defense", required=True)
+    parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
+    args = parser.parse_args()
+    p = params.load()
+    s = p.attack.samia
+    level = args.level
+    store.parse_level(level)  # dense, or <method>-<sparsity>
+    out = store.samia_path(args.defense, level)
+    if not s.enabled:
+        store.write_json(out, {"defense": args.defense, "level": level, "samia": None, "skipped": True})
+        print(f"[samia {args.defense} {level}] skipped (attack.samia.enabled is false)")
+        return
+    torch.set_num_threads(1)  # a tiny Transformer: one intra-op thread avoids spin contention
+    src = store.posteriors_dir(args.defense, level)
+    target = store.load_arrays(src / "target.npz")
+    shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]
+    for role, a in [("target", target), *((store.role_name(i), a) for i, a in zip(p.shadow.ids, shadows))]:
+        if "sens" not in a:
+            raise FileNotFoundError(f"{src / role}.npz: no sensitivities ('sens'); rerun the posteriors stage (dvc repro)")
+
+    def cat(key: str) -> np.ndarray:
+        return np.concatenate([a[key] for a in shadows])
+
+    start = time.perf_counter()
+    scored = samia_attack(
+        softmax(cat("logits").astype(np.float64)), cat("sens"), cat("labels"), cat("member"),
+        softmax(target["logits"].astype(np.float64)), target["sens"], target["labels"],
+        epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
+    )
+    metrics = attack_metrics(target["member"], scored.score, scored.decision, p.attack.bootstrap)
+    store.write_json(out, {"defense": args.defense, "level": level, "skipped": False, "samia": metrics})
+    print(
+        f"[samia {args.defense} {level}] AUC {metrics['auc']:.3f} acc {metrics['accuracy']:.3f} "
+        f"TPR@1%FPR {metrics['tpr_at_1pct_fpr']:.3f} ({s.epochs} epochs, {time.perf_counter() - start:.1f}s)"
+    )
+
+
+if __name__ == "__main__":
+    run(main)
