@@ -47,7 +47,7 @@ def main() -> None:
         raise ValueError("the target's evaluation set must hold as many members as non-members")
     results, scores, curves, nonadaptive = {}, {"member": target["member"], "labels": target["labels"]}, None, None
     for rel in ["none", *p.defense.release]:
-        variant = None if rel == "none" else p.defense.variants[rel]
+        variant = None if rel == "none" else p.defense.release_variants[rel]
         kind = "none" if variant is None else variant.kind
 
         def observe(arrays: dict) -> Observed:

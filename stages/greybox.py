@@ -19,7 +19,6 @@ from ticketleak.greybox import greybox_sweep
 MAIN_ATTACK = "kde_cross_entropy"
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--defense", required=True)

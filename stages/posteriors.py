@@ -48,6 +48,7 @@ def main() -> None:
                 "test_acc": float(correct[~arrays["member"]].mean()),
                 "sparsity": info["sparsity"],
                 "parameters": info["parameters"],
+                "epsilon": info.get("epsilon"),  # DP-SGD only
             }
         store.write_json(tmp / "models.json", summary)
     t = summary["target"]

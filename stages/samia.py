@@ -20,7 +20,6 @@ from ticketleak.metrics import attack_metrics
 from ticketleak.samia import samia_attack
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--defense", required=True)

@@ -169,7 +169,7 @@ def test_first_repro_ran_every_stage(pipeline: Pipeline) -> None:
     expected = {
         "validate", "prepare", "train_target@none", "train_shadow@none-0",
         "prune_target@none-lth_oneshot-0.5", "prune_shadow@none-lth_oneshot-0-0.5", "posteriors_dense@none",
-        "posteriors@none-lth_oneshot-0.5", "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer@none",
+        "posteriors@none-lth_oneshot-0.5", "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer",
         "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "aggregate",
     }
     assert stages_run(pipeline.first_repro) == expected, pipeline.first_repro.stdout
@@ -273,7 +273,7 @@ def test_attack_param_reruns_only_attacks(pipeline: Pipeline) -> None:
     before = _tree_hashes(pipeline.root, "models", "posteriors")
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "shokri", "max_iter"), 60))
     # the transfer stage fits the same Shokri attack across variants: it reruns too
-    _check_ran(ran, {"validate", "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer@none", "aggregate"})
+    _check_ran(ran, {"validate", "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer", "aggregate"})
     assert _tree_hashes(pipeline.root, "models", "posteriors") == before
 
 
@@ -289,7 +289,7 @@ def test_new_sparsity_runs_only_that_level(pipeline: Pipeline) -> None:
     ran = pipeline.repro_with(lambda p: p["prune"]["sparsities"].append(0.8))
     _check_ran(ran, {
         "validate", "prune_target@none-lth_oneshot-0.8", "prune_shadow@none-lth_oneshot-0-0.8", "posteriors@none-lth_oneshot-0.8",
-        "attack@none-lth_oneshot-0.8", "transfer@none", "greybox@none", "samia@none-lth_oneshot-0.8", "aggregate",
+        "attack@none-lth_oneshot-0.8", "transfer", "greybox@none", "samia@none-lth_oneshot-0.8", "aggregate",
     })
     after = _tree_hashes(pipeline.root, "models/none/dense", "models/none/lth_oneshot-0.5", "posteriors")
     assert {k: after.get(k) for k in before} == before  # dense, 0.5 and their posteriors untouched
@@ -307,7 +307,7 @@ def test_train_epochs_reruns_training_not_prepare(pipeline: Pipeline) -> None:
         "prune_shadow@none-lth_oneshot-0-0.5", "prune_shadow@none-lth_oneshot-0-0.8",
         "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
         "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
-        "transfer@none", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
+        "transfer", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
         "aggregate",
     })
     assert pipeline.json("models/none/lth_oneshot-0.5/target/info.json")["train_epochs"] == 3
@@ -322,7 +322,7 @@ def test_new_shadow_trains_only_that_shadow(pipeline: Pipeline) -> None:
         "train_shadow@none-1", "prune_shadow@none-lth_oneshot-1-0.5", "prune_shadow@none-lth_oneshot-1-0.8",
         "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
         "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
-        "transfer@none", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
+        "transfer", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
         "aggregate",
     })
     after = _tree_hashes(pipeline.root, *kept)
@@ -346,7 +346,7 @@ def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
         )
         for rest in rests
     }
-    _check_ran(ran, {"validate", "transfer@none", "greybox@none", "aggregate", *new})
+    _check_ran(ran, {"validate", "transfer", "greybox@none", "aggregate", *new})
     after = _tree_hashes(pipeline.root, *kept)
     assert {k: after[k] for k in before} == before  # lth_oneshot and dense files untouched
     info = pipeline.json("models/none/random_prune-0.8/target/info.json")

@@ -150,6 +150,16 @@ def test_slimming_prunes_batchnorm_channels():
         M.slimming_masks(_trained("cnn")[0], 0.3)
 
 
+def test_slimming_keeps_every_layer_alive():
+    model = build_model("cnn_bn", 1, 10, 8)
+    with torch.no_grad():
+        model[1].weight.fill_(1e-3)  # the first BatchNorm's scales are all the smallest
+    masks, _ = M.slimming_masks(model, 0.4, scope="global")
+    assert masks["1"].sum() == 1 and masks["5"].sum() > 0
+    masks, _ = M.slimming_masks(model, 0.5)  # per layer (the default): half of each layer
+    assert masks["1"].sum() == 16 and masks["5"].sum() == 32
+
+
 def test_imp_rounds_follow_the_schedule():
     assert [pruning.imp_rounds(s, 0.2) for s in (0.0, 0.2, 0.5, 0.9, 0.95)] == [0, 1, 4, 11, 14]
 

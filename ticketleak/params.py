@@ -355,29 +355,31 @@ def _variant(raw: Any, key: str) -> Variant:
 class DefenseParams(Section):
     train: list[str]
     release: list[str]
-    variants: dict[str, Variant]
+    variants: dict[str, Variant]  # training-time variants by name
+    release_variants: dict[str, Variant]  # release-time variants by name
 
     def check(self) -> None:
-        variants = object.__getattribute__(self, "variants")
-        if _declared(self, "train"):
-            if "none" not in self.train:
-                raise ParamsError("defense.train: must include 'none' (the undefended baseline)")
-            if len(set(self.train)) != len(self.train):
-                raise ParamsError(f"defense.train: duplicate entries in {self.train}")
-        if _declared(self, "release") and len(set(self.release)) != len(self.release):
-            raise ParamsError(f"defense.release: duplicate entries in {self.release}")
-        if variants is UNDECLARED:
-            return
-        if "none" in variants and variants["none"].kind != "none":
-            raise ParamsError("defense.variants.none: must be of kind 'none' (the undefended baseline)")
-        for key, kinds, what in (("train", TRAIN_KINDS, "training-time"), ("release", RELEASE_KINDS, "release-time")):
-            if not _declared(self, key):
+        for key in ("train", "release"):
+            if _declared(self, key) and len(set(getattr(self, key))) != len(getattr(self, key)):
+                raise ParamsError(f"defense.{key}: duplicate entries in {getattr(self, key)}")
+        if _declared(self, "train") and "none" not in self.train:
+            raise ParamsError("defense.train: must include 'none' (the undefended baseline)")
+        for listed, table, kinds, what in (
+            ("train", "variants", TRAIN_KINDS, "training-time"),
+            ("release", "release_variants", RELEASE_KINDS, "release-time"),
+        ):
+            variants = object.__getattribute__(self, table)
+            if variants is UNDECLARED:
                 continue
-            for name in getattr(self, key):
-                if name not in variants:
-                    raise ParamsError(f"defense.{key}: '{name}' is not defined under defense.variants")
-                if variants[name].kind not in kinds:
-                    raise ParamsError(f"defense.{key}: '{name}' is a {variants[name].kind} defense, not {what}")
+            for name, v in variants.items():
+                if v.kind not in kinds:
+                    raise ParamsError(f"defense.{table}.{name}: '{v.kind}' is not a {what} defense ({', '.join(kinds)})")
+            if table == "variants" and "none" in variants and variants["none"].kind != "none":
+                raise ParamsError("defense.variants.none: must be of kind 'none' (the undefended baseline)")
+            if _declared(self, listed):
+                for name in getattr(self, listed):
+                    if name not in variants:
+                        raise ParamsError(f"defense.{listed}: '{name}' is not defined under defense.{table}")
 
 
 @dataclass(frozen=True)
