@@ -9,13 +9,12 @@ evaluated too. Writes
 results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
-import argparse
 
 import numpy as np
 
 from ticketleak import params, store
 from ticketleak.attacks import Observed, Scored, shadow_count_curve, shokri_attacks, threshold_attacks
-from ticketleak.cli import run
+from ticketleak.cli import defense_level_args, run
 from ticketleak.defenses import release
 from ticketleak.metrics import attack_metrics
 
@@ -23,10 +22,7 @@ CURVE_METRICS = ("accuracy", "auc", "precision", "recall")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--defense", required=True)
-    parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
-    args = parser.parse_args()
+    args = defense_level_args(__doc__)
     p = params.load()
     shokri = p.attack.shokri
 
@@ -39,7 +35,6 @@ def main() -> None:
         return attacks
 
     level = args.level
-    store.parse_level(level)  # dense, or <method>-<sparsity>
     src = store.posteriors_dir(args.defense, level)
     target = store.load_arrays(src / "target.npz")
     shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]

@@ -8,27 +8,22 @@ models.json with each model's accuracies and measured sparsity. The sensitivity 
 which only this stage loads; it is extracted even when attack.samia.enabled is false.
 """
 
-import argparse
 
 import numpy as np
 import torch
 
 from ticketleak import params, posteriors, runs, store
-from ticketleak.cli import run
+from ticketleak.cli import defense_level_args, run
 from ticketleak.samia import sensitivity
 
 SENS_BATCH = 1024  # samples per sensitivity batch (each batch is queried queries + 1 times)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--defense", required=True)
-    parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
-    args = parser.parse_args()
+    args = defense_level_args(__doc__)
     p = params.load()
     samia = p.attack.samia
     level = args.level
-    store.parse_level(level)  # dense, or <method>-<sparsity>
     roles = ["target"] + [store.role_name(i) for i in p.shadow.ids]
     summary = {}
     with store.staged_dir(store.posteriors_dir(args.defense, level)) as tmp:

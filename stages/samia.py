@@ -7,28 +7,23 @@ results/<defense>/<level>-samia.json (kept in Git): {"defense", "level", "skippe
 "samia": attack_metrics}, or {"samia": null, "skipped": true} when attack.samia.enabled is false.
 """
 
-import argparse
 import time
 
 import numpy as np
 import torch
 
 from ticketleak import params, store
-from ticketleak.cli import run
+from ticketleak.cli import defense_level_args, run
 from ticketleak.defenses import softmax
 from ticketleak.metrics import attack_metrics
 from ticketleak.samia import samia_attack
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--defense", required=True)
-    parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
-    args = parser.parse_args()
+    args = defense_level_args(__doc__)
     p = params.load()
     s = p.attack.samia
     level = args.level
-    store.parse_level(level)  # dense, or <method>-<sparsity>
     out = store.samia_path(args.defense, level)
     if not s.enabled:
         store.write_json(out, {"defense": args.defense, "level": level, "samia": None, "skipped": True})

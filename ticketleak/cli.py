@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -18,3 +19,19 @@ def run(main: Callable[[], None]) -> None:
     except (ParamsError, DatasetError, SplitError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def defense_level_args(doc: str) -> argparse.Namespace:
+    """``--defense`` and ``--level``, the arguments of every per-level stage; the level is
+    ``dense`` or ``<method>-<sparsity>`` (checked)."""
+    from ticketleak import store
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--defense", required=True)
+    parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
+    args = parser.parse_args()
+    try:
+        store.parse_level(args.level)
+    except ValueError:
+        parser.error(f"--level: expected dense or <method>-<sparsity>, got {args.level!r}")
+    return args
