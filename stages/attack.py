@@ -9,9 +9,6 @@ evaluated too. Writes
 results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
-
-import numpy as np
-
 from ticketleak import params, store
 from ticketleak.attacks import Observed, Scored, shadow_count_curve, shokri_attacks, threshold_attacks
 from ticketleak.cli import defense_level_args, run
