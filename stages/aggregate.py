@@ -12,6 +12,8 @@ from pathlib import Path
 from ticketleak import attack_plots, params, plots, report, store
 from ticketleak.cli import run
 
+PER_CLASS_ATTACKS = ("shokri_sorted", "loss_global")  # plus LiRA online where it runs
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -20,7 +22,8 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, default=Path("plots"))
     args = parser.parse_args()
     p = params.load()
-    rows = report.collect(p.defense.train, p.defense.release, p.prune.methods, p.prune.sparsities)
+    refs = p.attack.reference.defenses
+    rows = report.collect(p.defense.train, p.defense.release, p.prune.methods, p.prune.sparsities, refs)
     levels = [store.DENSE] + [store.level_name(m, s) for m in p.prune.methods for s in sorted(p.prune.sparsities)]
     transfer = store.read_json(store.transfer_path("none"))
     greybox = {d: store.read_json(store.greybox_path(d)) for d in p.defense.train}
@@ -35,7 +38,14 @@ def main() -> None:
     store.write_json(args.metrics, report.summary_metrics(rows))
     args.report.parent.mkdir(parents=True, exist_ok=True)
     samia_table = "\n## SAMIA (seed 002)\n\n" + "\n".join(attack_plots.samia_rows(samia)) + "\n"
-    args.report.write_text(report.markdown(rows, transfer) + samia_table)
+    per_class = {}
+    for lv in levels:
+        per_class[lv] = {a: curves[lv]["per_class"][a] for a in PER_CLASS_ATTACKS}
+        if "none" in refs:
+            per_class[lv]["lira_online"] = store.read_json(store.reference_paths("none", lv)[0])["per_class"]["lira_online"]
+    classes = store.read_json(store.PREPARED / "meta.json")["classes"]
+    per_class_table = "\n".join(report.per_class_lines(per_class, [str(c) for c in classes])) + "\n"
+    args.report.write_text(report.markdown(rows, transfer) + samia_table + per_class_table)
     print("\n".join(report.verdicts(rows)))
 
 

@@ -5,7 +5,7 @@ evaluated on the target's members against as many of its non-members, once per r
 (the full posterior, then each release-time defense such as top-k). With attack.shadow_curve,
 the attacks are also refitted with the first k shadows, k = 1..K (full posterior). Under a
 training-time defense the non-adaptive attacker (undefended shadows at the same level) is
-evaluated too. Writes
+evaluated too. Each attack on the full posterior is also broken down by true class. Writes
 results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
@@ -13,7 +13,7 @@ from ticketleak import params, store
 from ticketleak.attacks import Observed, Scored, shadow_count_curve, shokri_attacks, threshold_attacks
 from ticketleak.cli import defense_level_args, run
 from ticketleak.defenses import release
-from ticketleak.metrics import attack_metrics
+from ticketleak.metrics import attack_metrics, per_class_metrics
 
 CURVE_METRICS = ("accuracy", "auc", "precision", "recall")
 
@@ -52,6 +52,8 @@ def main() -> None:
             name: attack_metrics(target_obs.member, a.score, a.decision, p.attack.bootstrap)
             for name, a in attacks.items()
         }
+        if rel == "none":
+            per_class = {name: per_class_metrics(target_obs.member, a.score, a.decision, target_obs.labels) for name, a in attacks.items()}
         if rel == "none" and p.attack.shadow_curve:  # k = K is the attack just fitted
             curve = {**shadow_count_curve(shadow_list, target_obs, range(1, len(shadow_list)), fit_attacks), len(shadow_list): results[rel]}
             curves = {k: {name: {m: v[m] for m in CURVE_METRICS} for name, v in c.items()} for k, c in curve.items()}
@@ -71,7 +73,7 @@ def main() -> None:
     metrics_path, scores_path = store.result_paths(args.defense, level)
     scores_path.parent.mkdir(parents=True, exist_ok=True)
     store.save_arrays(scores_path, scores)
-    record = {"defense": args.defense, "level": level, "target": models["target"], "attacks": results}
+    record = {"defense": args.defense, "level": level, "target": models["target"], "attacks": results, "per_class": per_class}
     if curves is not None:
         record["shadow_curve"] = curves
     if nonadaptive is not None:

@@ -1,16 +1,17 @@
-"""Stage prune_target / prune_shadow: prune one dense model with one method at one sparsity.
+"""Stage prune_target / prune_shadow / prune_reference: prune one dense model with one method at one sparsity.
 
 Methods are in ticketleak/pruning.py (lottery tickets, IMP, random controls, prune and
 fine-tune, structured filter pruning, network slimming, SNIP, GraSP). Writes
 models/<defense>/<method>-<sparsity>/<role>/: model.pt (pruned weights stored as zeros),
-mask.pt, info.json (asked and measured sparsity, global and per layer), live/.
+mask.pt, info.json (asked and measured sparsity, global and per layer), live/ (reference models:
+models/reference/<defense>/<method>-<sparsity>/ref-<id>/).
 """
 
 import argparse
 from pathlib import Path
 
 from ticketleak import params, pruning, runs, store
-from ticketleak.cli import run
+from ticketleak.cli import add_role_args, role_of, run
 from ticketleak.defenses import training_defense
 from ticketleak.params import ParamsError
 from ticketleak.training import select_device
@@ -23,18 +24,18 @@ def main() -> None:
     parser.add_argument("--defense", required=True)
     parser.add_argument("--method", required=True)
     parser.add_argument("--sparsity", type=float, required=True)
-    parser.add_argument("--shadow", type=int, default=None, help="shadow id; omit for the target")
+    add_role_args(parser)
     args = parser.parse_args()
     if not 0 <= args.sparsity < 1:
         raise ParamsError(f"prune.sparsities: sparsity {args.sparsity} is outside [0, 1)")
     if args.method not in pruning.METHODS:
         raise ParamsError(f"prune.methods: unknown method '{args.method}' (choose from {', '.join(pruning.METHODS)})")
     p = params.load()
-    role = store.role_name(args.shadow)
+    role = role_of(args)
     level = store.level_name(args.method, args.sparsity)
     variant = p.defense.variants[args.defense]
     defense = training_defense(variant.kind, variant)
-    _, members, nonmembers, val = runs.load_role_data(role)
+    _, members, nonmembers, val = runs.load_stage_data(role, p)
     dense_dir = store.model_dir(args.defense, store.DENSE, role)
     dense, info = runs.load_run(dense_dir)
     out = store.model_dir(args.defense, level, role)

@@ -1,18 +1,20 @@
-"""Stage train_target / train_shadow: train one dense model under one defense variant.
+"""Stage train_target / train_shadow / train_reference: train one dense model under one defense variant.
 
-Writes models/<defense>/dense/<role>/: init.pt (the initial weights), rewind.pt (the weights after
-epoch prune.rewind_epoch, which lottery tickets rewind to; a copy of init.pt for epoch 0),
-model.pt, info.json (accuracies; DP-SGD's epsilon), live/ (per-epoch loss and accuracy, drawn by
-`dvc plots show`) and, for distillation, teacher.pt (the undefended teacher's logits on the
-training set, which pruned students reuse).
+Writes models/<defense>/dense/<role>/ (reference models: models/reference/<defense>/dense/ref-<id>/):
+init.pt (the initial weights), rewind.pt (the weights after epoch prune.rewind_epoch, which lottery
+tickets rewind to; a copy of init.pt for epoch 0), model.pt, info.json (accuracies; DP-SGD's
+epsilon), live/ (per-epoch loss and accuracy, drawn by `dvc plots show`), for distillation
+teacher.pt (the undefended teacher's logits on the training set, which pruned students reuse) and,
+for a reference model, in.npy (which of the target's candidates it trained on).
 """
 
 import argparse
 
+import numpy as np
 import torch
 
 from ticketleak import params, runs, store
-from ticketleak.cli import run
+from ticketleak.cli import add_role_args, role_of, run
 from ticketleak.defended import fit_defended
 from ticketleak.defenses import TrainingDefense, training_defense
 from ticketleak.models import build_model
@@ -22,17 +24,17 @@ from ticketleak.training import fit, predict_logits, seed_everything, select_dev
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--defense", required=True, help="a training-time variant from defense.variants")
-    parser.add_argument("--shadow", type=int, default=None, help="shadow id; omit for the target")
+    add_role_args(parser)
     args = parser.parse_args()
     p = params.load()
     rewind_epoch = p.prune.rewind_epoch
     if rewind_epoch > p.train.epochs:
         raise params.ParamsError(f"prune.rewind_epoch: {rewind_epoch} is past train.epochs ({p.train.epochs})")
-    role = store.role_name(args.shadow)
+    role = role_of(args)
     variant = p.defense.variants[args.defense]
     defense = training_defense(variant.kind, variant)
     device = select_device(p.train.device)
-    meta, members, nonmembers, val = runs.load_role_data(role)
+    meta, members, nonmembers, val = runs.load_stage_data(role, p)
     seed = store.role_seed(p.train.seed, role)
     dropout = p.model.dropout if defense.dropout is None else defense.dropout
 
@@ -72,6 +74,9 @@ def main() -> None:
         if teacher_logits is not None:
             extra["teacher"] = {"logits": teacher_logits}
         runs.save_run(tmp, model, info, **extra)
+        if store.is_reference(role):  # LiRA's membership row, beside the model: which candidates it saw
+            n = len(members[1]) + len(nonmembers[1])
+            np.save(tmp / "in.npy", runs.reference_membership(role, n, p.attack.reference.seed))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_score, recall_score, roc_auc_score, roc_curve
 
-from ticketleak.metrics import attack_metrics, auc, tpr_at_fpr
+from ticketleak.metrics import attack_metrics, auc, per_class_metrics, tpr_at_fpr
 
 
 def test_separable_scores_are_perfect():
@@ -53,3 +53,18 @@ def test_bootstrap_spread_is_reported():
     m = attack_metrics(member, score, score > 0.5, bootstrap=50)
     assert 0 < m["auc_std"] < 0.05 and abs(m["auc_mean"] - m["auc"]) < 0.02
     assert auc(member, score) == m["auc"]
+
+
+def test_per_class_breakdown_isolates_the_leaky_class():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 200)
+    member = np.tile(np.r_[np.ones(100, bool), np.zeros(100, bool)], 3)
+    score = rng.normal(size=600) + 5.0 * (member & (labels == 1))  # only class 1 leaks
+    per = per_class_metrics(member, score, score > 2.5, labels)
+    assert set(per) == {"0", "1", "2"}
+    assert per["1"]["auc"] > 0.99 and per["1"]["accuracy"] > 0.95
+    for c in ("0", "2"):
+        assert abs(per[c]["auc"] - 0.5) < 0.1
+    assert per["0"]["auc"] == pytest.approx(roc_auc_score(member[:200], score[:200]))
+    # a class with members only is left out (no non-members to compare with)
+    assert "3" not in per_class_metrics(np.r_[member, True], np.r_[score, 0.0], np.r_[score > 2.5, True], np.r_[labels, 3])

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -55,7 +56,23 @@ TINY = {
     ("attack", "greybox", "fractions"): [0.05, 0.2],
     ("attack", "greybox", "repeats"): 2,
     ("attack", "samia", "epochs"): 2,
+    ("attack", "reference", "ids"): [0, 1, 2, 3],
 }
+REFS = range(4)
+
+
+def reference_stages(levels: tuple[str, ...], refs=REFS, dense: bool = True, attack: bool = True) -> set[str]:
+    """LiRA / RMIA stages (undefended, lth_oneshot unless ``levels`` name another method) for
+    reference models ``refs`` at the pruned ``levels`` (``<method>-<sparsity>``)."""
+    out = {f"train_reference@none-{r}" for r in refs} if dense else set()
+    for level in levels:
+        method, sparsity = level.rsplit("-", 1)
+        out |= {f"prune_reference@none-{method}-{r}-{sparsity}" for r in refs}
+        if attack:
+            out.add(f"reference@none-{level}")
+    if attack and dense:
+        out.add("reference_dense@none")
+    return out
 
 
 def _set(params: dict, key: tuple[str, ...], value: Any) -> None:
@@ -171,6 +188,7 @@ def test_first_repro_ran_every_stage(pipeline: Pipeline) -> None:
         "prune_target@none-lth_oneshot-0.5", "prune_shadow@none-lth_oneshot-0-0.5", "posteriors_dense@none",
         "posteriors@none-lth_oneshot-0.5", "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer",
         "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "aggregate",
+        *reference_stages(("lth_oneshot-0.5",)),
     }
     assert stages_run(pipeline.first_repro) == expected, pipeline.first_repro.stdout
 
@@ -282,6 +300,25 @@ def test_each_attack_family_reruns_alone(pipeline: Pipeline) -> None:
     _check_ran(ran, {"validate", "greybox@none", "aggregate"})
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "samia", "epochs"), 3))
     _check_ran(ran, {"validate", "samia_dense@none", "samia@none-lth_oneshot-0.5", "aggregate"})
+    ran = pipeline.repro_with(lambda p: _set(p, ("attack", "reference", "mirror"), True))
+    _check_ran(ran, {"validate", "reference_dense@none", "reference@none-lth_oneshot-0.5", "aggregate"})
+
+
+def test_reference_attacks(pipeline: Pipeline) -> None:
+    result = pipeline.json("results/none/lth_oneshot-0.5-reference.json")
+    assert result["references"]["count"] == 4 and result["references"]["mirror"] is True
+    assert set(result["attacks"]["none"]) == {"lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia_offline"}
+    for name, metrics in result["attacks"]["none"].items():
+        for metric in ATTACK_METRICS:
+            assert 0.0 <= metrics[metric] <= 1.0, (name, metric)
+        assert set(result["per_class"][name]) <= {str(c) for c in range(10)}
+    ref = torch.load(pipeline.root / "models/reference/none/lth_oneshot-0.5/ref-0/mask.pt", weights_only=True)
+    assert ref, "the pruned reference model holds no masks"
+    halves = [np.load(pipeline.root / f"models/reference/none/dense/ref-{r}/in.npy") for r in REFS]
+    assert (np.sum(halves, axis=0) == 2).all()  # every candidate IN for exactly half the references
+    per_class = pipeline.json("results/none/dense.json")["per_class"]
+    assert set(per_class) >= set(ATTACKS)
+    assert "## Per-class breakdown" in (pipeline.root / "reports/summary.md").read_text()
 
 
 def test_new_sparsity_runs_only_that_level(pipeline: Pipeline) -> None:
@@ -290,6 +327,7 @@ def test_new_sparsity_runs_only_that_level(pipeline: Pipeline) -> None:
     _check_ran(ran, {
         "validate", "prune_target@none-lth_oneshot-0.8", "prune_shadow@none-lth_oneshot-0-0.8", "posteriors@none-lth_oneshot-0.8",
         "attack@none-lth_oneshot-0.8", "transfer", "greybox@none", "samia@none-lth_oneshot-0.8", "aggregate",
+        *reference_stages(("lth_oneshot-0.8",), dense=False),
     })
     after = _tree_hashes(pipeline.root, "models/none/dense", "models/none/lth_oneshot-0.5", "posteriors")
     assert {k: after.get(k) for k in before} == before  # dense, 0.5 and their posteriors untouched
@@ -308,7 +346,7 @@ def test_train_epochs_reruns_training_not_prepare(pipeline: Pipeline) -> None:
         "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
         "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
         "transfer", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
-        "aggregate",
+        "aggregate", *reference_stages(("lth_oneshot-0.5", "lth_oneshot-0.8")),
     })
     assert pipeline.json("models/none/lth_oneshot-0.5/target/info.json")["train_epochs"] == 3
 
@@ -345,7 +383,7 @@ def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
             ("samia", ("0.5", "0.8")),
         )
         for rest in rests
-    }
+    } | reference_stages(("random_prune-0.5", "random_prune-0.8"), dense=False)
     _check_ran(ran, {"validate", "transfer", "greybox@none", "aggregate", *new})
     after = _tree_hashes(pipeline.root, *kept)
     assert {k: after[k] for k in before} == before  # lth_oneshot and dense files untouched
@@ -353,6 +391,19 @@ def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
     assert info["method"] == "random_prune" and abs(info["sparsity"] - 0.8) < 1e-3
     summary = pipeline.json("metrics/summary.json")["none"]
     assert {"random_prune-0.5", "random_prune-0.8"} <= set(summary)
+
+
+def test_new_reference_pair_trains_only_that_pair(pipeline: Pipeline) -> None:
+    kept = ("models/reference", "models/none", "posteriors")
+    before = _tree_hashes(pipeline.root, *kept)
+    ran = pipeline.repro_with(lambda p: _set(p, ("attack", "reference", "ids"), [0, 1, 2, 3, 4, 5]))
+    levels = tuple(f"{m}-{s}" for m in ("lth_oneshot", "random_prune") for s in ("0.5", "0.8"))
+    new = reference_stages(levels, refs=(4, 5), attack=False)
+    attacks = {"reference_dense@none", *(f"reference@none-{lv}" for lv in levels)}
+    _check_ran(ran, {"validate", "aggregate", *new, *attacks})
+    after = _tree_hashes(pipeline.root, *kept)
+    assert {k: after[k] for k in before} == before  # references 0-3, targets and shadows untouched
+    assert pipeline.json("results/none/dense-reference.json")["references"]["count"] == 6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,6 +421,8 @@ BAD_PARAMS = [
                  "prune.sparsities: sparsity 1.0 is outside [0, 1)", id="sparsity-one"),
     pytest.param(lambda p: _set(p, ("shadow", "ids"), []),
                  "shadow.ids: the Shokri attack needs at least one shadow model", id="no-shadows"),
+    pytest.param(lambda p: _set(p, ("attack", "reference", "ids"), [0, 1, 2]),
+                 "attack.reference.ids: need 0, 1, ..., M-1 with M even", id="odd-references"),
 ]
 
 

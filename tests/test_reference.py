@@ -7,6 +7,9 @@ import torch
 from ticketleak.defenses import softmax
 from ticketleak.metrics import auc
 from ticketleak.reference import (
+    ATTACKS,
+    attack_scores,
+    calibrated_thresholds,
     lira_offline,
     lira_online,
     lira_statistic,
@@ -32,6 +35,14 @@ def test_membership_matrix_is_half_in_per_sample_and_seeded():
     assert not np.array_equal(m, membership_matrix(8, 50, seed=4))
     with pytest.raises(ValueError):
         membership_matrix(5, 10, 0)
+
+
+def test_adding_a_reference_pair_keeps_the_existing_halves():
+    small, large = membership_matrix(4, 51, seed=1), membership_matrix(8, 51, seed=1)
+    np.testing.assert_array_equal(large[:4], small)
+    np.testing.assert_array_equal(small[0], ~small[1])  # a pair splits the candidates
+    assert small[0].sum() == 25 and small[1].sum() == 26
+    assert not np.array_equal(small[0], small[2])
 
 
 def test_lira_statistic_is_the_logit_of_the_true_class():
@@ -180,3 +191,39 @@ def test_mirror_flips_the_width():
     x = torch.arange(12.0).view(1, 1, 3, 4)
     assert mirror(x)[0, 0, 0].tolist() == [3.0, 2.0, 1.0, 0.0]
     assert torch.equal(mirror(mirror(x)), x)
+
+
+def _logit_world(rng, n_models, n, z, gap, classes=4, queries=2):
+    """Logits (models, N, queries, C) whose true-class logit is difficulty + gap * IN + noise."""
+    labels = rng.integers(0, classes, n)
+    difficulty = rng.normal(size=n)
+
+    def logits(inside):
+        out = rng.normal(size=inside.shape + (queries, classes)) * 0.3
+        true = difficulty[: inside.shape[-1]] + gap * inside
+        np.put_along_axis(out, np.broadcast_to(labels[: inside.shape[-1], None, None], out.shape[:-1] + (1,)),
+                          (true[..., None] + rng.normal(size=inside.shape + (queries,)) * 0.3)[..., None], axis=-1)
+        return out
+
+    ref_in = membership_matrix(n_models, n, int(rng.integers(1 << 30)))
+    member = np.r_[np.ones(n // 2, bool), np.zeros(n - n // 2, bool)]
+    pop_labels, pop_in = labels[:z], np.zeros((n_models, z), bool)
+    return dict(target=logits(member), ref=logits(ref_in), ref_in=ref_in, labels=labels,
+                pop_target=logits(np.zeros(z, bool)), pop_ref=logits(pop_in), pop_labels=pop_labels), member
+
+
+@pytest.mark.parametrize("gap", [3.0, 0.0])
+def test_every_reference_attack_separates_or_guesses_and_thresholds_calibrate(gap):
+    world, member = _logit_world(np.random.default_rng(1), 8, 600, 300, gap)
+    scores = attack_scores(**world, a=0.5)
+    assert set(scores) == set(ATTACKS)
+    t = calibrated_thresholds(world["ref"], world["ref_in"], world["labels"], world["pop_ref"], world["pop_labels"], 0.5)
+    for name, score in scores.items():
+        decision = score >= t[name]
+        balanced = 0.5 * (decision[member].mean() + (~decision[~member]).mean())
+        if gap:
+            assert auc(member, score) > 0.9 and balanced > 0.8, name
+        else:
+            assert abs(auc(member, score) - 0.5) <= null_tolerance(300, 300), name
+    with pytest.raises(ValueError, match="three reference models"):
+        calibrated_thresholds(world["ref"][:2], world["ref_in"][:2], world["labels"], world["pop_ref"][:2], world["pop_labels"], 0.5)

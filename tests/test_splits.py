@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from ticketleak import splits
 
@@ -58,3 +59,27 @@ def test_save_and_load_round_trip(tmp_path, labels):
     back = splits.load_split(tmp_path / "t.npz")
     assert np.array_equal(back["members_x"], x[target.members])
     assert np.array_equal(back["val_y"], labels[target.val])
+
+
+def test_reference_model_data_is_its_half_of_the_targets_candidates(tmp_path):
+    from ticketleak import runs, store
+    from ticketleak.splits import Split, save_split
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(40, 1, 4, 4), dtype=np.uint8)
+    y = np.arange(40) % 4
+    save_split(tmp_path / "target.npz", Split(np.arange(0, 10), np.arange(10, 20), np.arange(20, 24)), x, y)
+    store.write_json(tmp_path / "meta.json", {"mean": [0.5], "std": [0.25]})
+    _, t_in, t_out, t_val = runs.load_role_data("target", tmp_path)
+    candidates = torch.cat([t_in[0], t_out[0]])
+    halves = []
+    for ref in ("ref-0", "ref-1"):
+        _, r_in, r_out, r_val = runs.load_role_data(ref, tmp_path, reference_seed=3)
+        assert len(r_in[1]) == len(r_out[1]) == 10
+        assert torch.equal(r_val[0], t_val[0])  # validation: the target's, which no model trains on
+        inside = runs.reference_membership(ref, 20, 3)
+        assert torch.equal(r_in[0], candidates[inside]) and torch.equal(r_out[0], candidates[~inside])
+        halves.append(inside)
+    assert (halves[0] ^ halves[1]).all()  # a pair splits the candidates
+    with pytest.raises(ValueError, match="reference seed"):
+        runs.load_role_data("ref-0", tmp_path)

@@ -35,3 +35,17 @@ def defense_level_args(doc: str) -> argparse.Namespace:
     except ValueError:
         parser.error(f"--level: expected dense or <method>-<sparsity>, got {args.level!r}")
     return args
+
+
+def add_role_args(parser: argparse.ArgumentParser) -> None:
+    """``--shadow <id>`` or ``--reference <id>``; neither means the target."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--shadow", type=int, default=None, help="shadow id; omit for the target")
+    group.add_argument("--reference", type=int, default=None, help="reference-model id (LiRA / RMIA)")
+
+
+def role_of(args: argparse.Namespace) -> str:
+    """The role named by :func:`add_role_args`' arguments: target, shadow-<id> or ref-<id>."""
+    from ticketleak import store
+
+    return store.role_name(args.shadow) if args.reference is None else store.reference_role(args.reference)

@@ -64,3 +64,17 @@ def attack_metrics(member: np.ndarray, score: np.ndarray, decision: np.ndarray, 
     if bootstrap:
         out["auc_mean"], out["auc_std"] = bootstrap_auc(member, score, bootstrap)
     return out
+
+
+def per_class_metrics(member: np.ndarray, score: np.ndarray, decision: np.ndarray, labels: np.ndarray) -> dict[str, dict]:
+    """Balanced accuracy, AUC and advantage of one attack on each true class's samples alone
+    (classes holding members and non-members both; keys are class indices as strings)."""
+    member, labels = np.asarray(member, dtype=bool), np.asarray(labels)
+    out = {}
+    for c in np.unique(labels):
+        keep = labels == c
+        if member[keep].all() or not member[keep].any():
+            continue
+        m = attack_metrics(member[keep], np.asarray(score)[keep], np.asarray(decision)[keep])
+        out[str(int(c))] = {k: m[k] for k in ("accuracy", "auc", "advantage")}
+    return out

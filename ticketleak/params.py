@@ -278,12 +278,31 @@ class SamiaParams(Section):
 
 
 @dataclass(frozen=True)
+class ReferenceParams(Section):
+    """Reference models for LiRA and RMIA, trained on halves of the target's candidate set."""
+
+    ids: list[int]
+    defenses: list[str]
+    seed: int
+    mirror: bool
+
+    def check(self) -> None:
+        if _declared(self, "ids"):
+            n = len(self.ids)
+            if n < 2 or n % 2 or self.ids != list(range(n)):
+                raise ParamsError(
+                    f"attack.reference.ids: need 0, 1, ..., M-1 with M even and >= 2 (models come in IN/OUT pairs), got {self.ids}"
+                )
+
+
+@dataclass(frozen=True)
 class AttackParams(Section):
     shokri: ShokriParams
     shadow_curve: bool
     bootstrap: int
     greybox: GreyboxParams
     samia: SamiaParams
+    reference: ReferenceParams
 
     def check(self) -> None:
         if _declared(self, "bootstrap") and self.bootstrap < 0:
@@ -374,6 +393,8 @@ class DefenseParams(Section):
             for name, v in variants.items():
                 if v.kind not in kinds:
                     raise ParamsError(f"defense.{table}.{name}: '{v.kind}' is not a {what} defense ({', '.join(kinds)})")
+            if table == "variants" and "reference" in variants:
+                raise ParamsError("defense.variants.reference: the name is taken (models/reference/ holds LiRA's reference models)")
             if table == "variants" and "none" in variants and variants["none"].kind != "none":
                 raise ParamsError("defense.variants.none: must be of kind 'none' (the undefended baseline)")
             if _declared(self, listed):
@@ -395,12 +416,13 @@ class Params(Section):
     defense: DefenseParams
 
     def check(self) -> None:
-        if _declared(self, "attack") and _declared(self, "defense"):
-            samia, defense = self.attack.samia, self.defense
-            if _declared(samia, "defenses") and _declared(defense, "train"):
-                extra = [d for d in samia.defenses if d not in defense.train]
-                if extra:
-                    raise ParamsError(f"attack.samia.defenses: {extra} not in defense.train {defense.train}")
+        if _declared(self, "attack") and _declared(self, "defense") and _declared(self.defense, "train"):
+            for key in ("samia", "reference"):
+                section = self.attack.__dict__[key]  # may be undeclared in a stage's partial view
+                if section is not UNDECLARED and _declared(section, "defenses"):
+                    extra = [d for d in section.defenses if d not in self.defense.train]
+                    if extra:
+                        raise ParamsError(f"attack.{key}.defenses: {extra} not in defense.train {self.defense.train}")
         if _declared(self, "model") and _declared(self, "prune"):
             if _declared(self.model, "arch") and _declared(self.prune, "methods"):
                 if "slimming" in self.prune.methods and self.model.arch not in BATCHNORM_ARCHITECTURES:

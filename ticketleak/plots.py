@@ -19,6 +19,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from ticketleak import store  # noqa: E402
 from ticketleak.defenses import softmax  # noqa: E402
+from ticketleak.reference import ATTACKS as REFERENCE_ATTACKS  # noqa: E402
 from ticketleak.report import Row  # noqa: E402
 
 FLOOR = 1e-3  # log-log ROC floor: below 1/N non-members nothing is measured
@@ -87,8 +88,12 @@ def data_tables(rows: list[Row], out: Path) -> None:
 def _best_rocs(rows: list[Row]):
     for r in rows:
         name, _ = r.best
-        with np.load(store.result_paths(r.defense, r.level)[1]) as f:
-            fpr, tpr, _ = roc_curve(f["member"], f[f"{r.release}/{name}"])
+        if name in REFERENCE_ATTACKS:  # LiRA / RMIA keep their scores beside their own results
+            with np.load(store.reference_paths(r.defense, r.level)[1]) as f:
+                fpr, tpr, _ = roc_curve(f["member"], f[name])
+        else:
+            with np.load(store.result_paths(r.defense, r.level)[1]) as f:
+                fpr, tpr, _ = roc_curve(f["member"], f[f"{r.release}/{name}"])
         yield r, fpr, tpr
 
 

@@ -1,7 +1,7 @@
 """Reference-model attacks: LiRA (Carlini et al. 2022) and RMIA (Zarifzadeh et al. 2024).
 
-Many reference models are trained on random halves of a population pool; ``membership_matrix``
-records which sample each model saw (models x samples). Arrays of reference outputs are laid out
+Reference models are trained on random halves of the target's candidates (its members and
+non-members); ``membership_matrix`` records which sample each model saw (models x samples). Arrays of reference outputs are laid out
 models x samples [x augmentations]. Every score is oriented so that higher = more likely member.
 """
 
@@ -12,19 +12,19 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+from ticketleak.attacks import best_threshold
 from ticketleak.metrics import auc
+from ticketleak.splits import reference_half
 
 STD_FLOOR = 1e-8
 
 
 def membership_matrix(n_models: int, n_samples: int, seed: int) -> np.ndarray:
-    """LiRA's split (Carlini et al. 2022): draw a uniform (models x samples) matrix and, in each
-    column, mark IN the models whose draw ranks in the lower half, so every sample is IN for
-    exactly ``n_models / 2`` models. ``n_models`` must be even."""
+    """The (models x samples) IN matrix of reference models ``0 .. n_models - 1`` (n_models even;
+    rows from :func:`ticketleak.splits.reference_half`)."""
     if n_models < 2 or n_models % 2:
         raise ValueError(f"n_models must be even and >= 2, got {n_models}")
-    u = np.random.default_rng(seed).uniform(size=(n_models, n_samples))
-    return u.argsort(axis=0).argsort(axis=0) < n_models // 2
+    return np.stack([reference_half(i, n_samples, seed) for i in range(n_models)])
 
 
 def lira_statistic(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -130,7 +130,7 @@ def tune_rmia_a(
     """RMIA's ``a`` (Zarifzadeh et al. 2024): treat reference model ``target_model`` as the target,
     the others as references, and keep the ``a`` of ``grid`` (default 0, 0.1, ..., 1) with the best
     AUC on its known membership (smallest ``a`` on ties). Returns (a, {a: AUC})."""
-    grid = np.linspace(0, 1, 11) if grid is None else np.asarray(grid)
+    grid = np.round(np.linspace(0, 1, 11), 10) if grid is None else np.asarray(grid)
     if len(ref_py) < 2:
         raise ValueError("tuning a needs at least two reference models")
     rest = np.arange(len(ref_py)) != target_model
@@ -145,3 +145,58 @@ def tune_rmia_a(
 def mirror(x: torch.Tensor) -> torch.Tensor:
     """LiRA's mirror query: flip images (..., H, W) horizontally."""
     return torch.flip(x, dims=[-1])
+
+
+ATTACKS = ("lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia_offline")
+
+
+def true_class_prob(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``p_y`` of the first query (logits ``(..., N, A, C)``, labels ``(N,)``) -> ``(..., N)``."""
+    z = np.asarray(logits, dtype=np.float64)[..., 0, :]
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    y = np.broadcast_to(np.asarray(labels)[:, None], p.shape[:-1] + (1,))
+    return np.take_along_axis(p, y, axis=-1)[..., 0]
+
+
+def attack_scores(
+    target: np.ndarray,
+    ref: np.ndarray,
+    ref_in: np.ndarray,
+    labels: np.ndarray,
+    pop_target: np.ndarray,
+    pop_ref: np.ndarray,
+    pop_labels: np.ndarray,
+    a: float,
+) -> dict[str, np.ndarray]:
+    """Every reference attack's membership score for the candidates (higher = member).
+
+    ``target`` (N, A, C): the attacked model's logits on the N candidates and A queries (A = 2 with
+    the mirror query); ``ref`` (M, N, A, C) and ``ref_in`` (M, N): the reference models' logits
+    and which candidates each trained on; ``pop_*``: the same on Z population samples that no
+    model trained on (RMIA's z). RMIA uses the first query only, with its ``a``."""
+    phi, ref_phi = lira_statistic(target, labels), np.stack([lira_statistic(r, labels) for r in ref])
+    out = {
+        f"lira_{mode}{'_fixed' if fixed else ''}": fn(phi, ref_phi, ref_in, fixed)
+        for mode, fn in (("online", lira_online), ("offline", lira_offline))
+        for fixed in (False, True)
+    }
+    pop_in = np.zeros(pop_ref.shape[:2], dtype=bool)
+    out["rmia_offline"] = rmia_offline(
+        true_class_prob(target, labels), true_class_prob(ref, labels), ref_in,
+        true_class_prob(pop_target, pop_labels), true_class_prob(pop_ref, pop_labels), pop_in, a,
+    )
+    return out
+
+
+def calibrated_thresholds(
+    ref: np.ndarray, ref_in: np.ndarray, labels: np.ndarray, pop_ref: np.ndarray, pop_labels: np.ndarray, a: float
+) -> dict[str, float]:
+    """Each attack's decision threshold, chosen without the target's membership: reference model 0
+    plays the target (the others are its references) and the threshold maximising the balanced
+    accuracy on its known halves is kept (the attack's AUC and ROC do not depend on it)."""
+    if len(ref) < 3:
+        raise ValueError("calibrating thresholds needs at least three reference models (use 4 or more)")
+    pseudo = attack_scores(ref[0], ref[1:], ref_in[1:], labels, pop_ref[0], pop_ref[1:], pop_labels, a)
+    member = np.asarray(ref_in[0], dtype=bool)
+    return {name: best_threshold(s[member], s[~member]) for name, s in pseudo.items()}

@@ -42,16 +42,21 @@ class Row:
         return max(self.attacks.items(), key=lambda kv: kv[1]["auc"])
 
 
-def collect(defenses: list[str], releases: list[str], methods: list[str], sparsities: list[float]) -> list[Row]:
-    """Read results/<defense>/<level>.json for every configured variant, dense first."""
+def collect(
+    defenses: list[str], releases: list[str], methods: list[str], sparsities: list[float], reference_defenses: list[str] = ()
+) -> list[Row]:
+    """Read results/<defense>/<level>.json for every configured variant, dense first; for the
+    defenses in ``reference_defenses``, LiRA and RMIA (<level>-reference.json) join the full-posterior row."""
     rows = []
     levels = [store.DENSE] + [store.level_name(m, s) for m in methods for s in sorted(sparsities)]
     for defense in defenses:
         for level in levels:
             result = store.read_json(store.result_paths(defense, level)[0])
+            extra = store.read_json(store.reference_paths(defense, level)[0])["attacks"]["none"] if defense in reference_defenses else {}
             for rel in ["none", *releases]:
                 nonadaptive = result.get("nonadaptive") if rel == "none" else None
-                rows.append(Row(defense, rel, level, result["target"]["sparsity"], result["target"], result["attacks"][rel], nonadaptive))
+                attacks = {**result["attacks"][rel], **extra} if rel == "none" else result["attacks"][rel]
+                rows.append(Row(defense, rel, level, result["target"]["sparsity"], result["target"], attacks, nonadaptive))
     return rows
 
 
@@ -70,6 +75,9 @@ def summary_metrics(rows: list[Row]) -> dict:
             "shokri_auc": round(r.attacks["shokri_sorted"]["auc"], 4),
             "loss_auc": round(r.attacks["loss_global"]["auc"], 4),
         }
+        if "lira_online" in r.attacks:
+            entry["lira_auc"] = round(r.attacks["lira_online"]["auc"], 4)
+            entry["lira_tpr_at_1pct_fpr"] = round(r.attacks["lira_online"]["tpr_at_1pct_fpr"], 4)
         out.setdefault(r.variant, {})[r.level] = entry
     return out
 
@@ -105,8 +113,9 @@ def markdown(rows: list[Row], transfer: dict | None = None) -> str:
         )
     lines += ["", "## Every attack", "", "| variant | level | " + " | ".join(attacks) + " |", "|---|---|" + "---|" * len(attacks)]
     for r in rows:
-        cells = [f"{r.attacks[a]['auc']:.3f} ({r.attacks[a]['accuracy']:.3f})" for a in attacks]
+        cells = [f"{r.attacks[a]['auc']:.3f} ({r.attacks[a]['accuracy']:.3f})" if a in r.attacks else "-" for a in attacks]
         lines.append(f"| {r.variant} | {r.level} | " + " | ".join(cells) + " |")
+    lines += low_fpr_lines(rows)
     lines += ["", "## Verdict per variant (best-attack AUC, pruned minus dense)", ""]
     lines += verdicts(rows)
     lines += ["", *tradeoff_lines(rows)]
@@ -125,6 +134,38 @@ def markdown(rows: list[Row], transfer: dict | None = None) -> str:
             other = f"{row['other_methods_mean']:.3f}" if "other_methods_mean" in row else "-"
             lines.append(f"| {target} | {row['matching']:.3f} | {row['dense_shadows']:.3f} | {other} |")
     return "\n".join(lines) + "\n"
+
+
+def low_fpr_lines(rows: list[Row]) -> list[str]:
+    """Every attack judged where it matters for privacy: TPR at 1% and 0.1% FPR (full posterior)."""
+    lines = [
+        "",
+        "## Every attack at low false-positive rates (full posterior)",
+        "",
+        "AUC / TPR@1%FPR / TPR@0.1%FPR. LiRA and RMIA use reference models trained and pruned like the",
+        "target (`attack.reference`); with fewer than 1,000 non-members TPR@0.1%FPR is the TPR at zero false positives.",
+        "",
+        "| variant | level | attack | AUC | TPR@1%FPR | TPR@0.1%FPR |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.release != "none":
+            continue
+        for name, a in r.attacks.items():
+            lines.append(f"| {r.variant} | {r.level} | {name} | {a['auc']:.3f} | {a['tpr_at_1pct_fpr']:.3f} | {a['tpr_at_0.1pct_fpr']:.3f} |")
+    return lines
+
+
+def per_class_lines(per_class: dict[str, dict[str, dict]], classes: list[str]) -> list[str]:
+    """Per-class AUC of each attack (``per_class``: level -> attack -> class -> metrics) as a table:
+    which classes leak most, dense vs pruned."""
+    lines = ["", "## Per-class breakdown (undefended, full posterior, AUC)", ""]
+    lines += ["| level | attack | " + " | ".join(classes) + " |", "|---|---|" + "---|" * len(classes)]
+    for level, attacks in per_class.items():
+        for name, by_class in attacks.items():
+            cells = [f"{by_class[str(c)]['auc']:.3f}" if str(c) in by_class else "-" for c in range(len(classes))]
+            lines.append(f"| {level} | {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def verdicts(rows: list[Row]) -> list[str]:

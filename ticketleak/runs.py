@@ -9,28 +9,58 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ticketleak import store
 from ticketleak.defenses import TrainingDefense, recipe_with
 from ticketleak.models import build_model, count_parameters
-from ticketleak.params import TrainParams
-from ticketleak.splits import load_split
+from ticketleak.params import Params, TrainParams
+from ticketleak.splits import load_split, reference_half
 from ticketleak.training import Recipe, to_tensor
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
 
-def load_role_data(role: str, prepared: Path = store.PREPARED) -> tuple[dict, Tensors, Tensors, Tensors]:
-    """Metadata and the role's members, non-members and validation split as normalised tensors."""
+def load_role_data(role: str, prepared: Path = store.PREPARED, reference_seed: int | None = None) -> tuple[dict, Tensors, Tensors, Tensors]:
+    """Metadata and the role's members, non-members and validation split as normalised tensors.
+
+    A reference model (``ref-<id>``, needs ``reference_seed``) trains on its half of the target's
+    candidates (members, then non-members: the order of the posteriors), holds out the other half
+    and validates on the target's validation split, which no reference model trains on."""
     meta = store.read_json(prepared / "meta.json")
-    split = load_split(prepared / f"{role}.npz")
+    split = load_split(prepared / f"{'target' if store.is_reference(role) else role}.npz")
 
-    def tensors(name: str) -> Tensors:
-        x = to_tensor(split[f"{name}_x"], meta["mean"], meta["std"])
-        return x, torch.from_numpy(split[f"{name}_y"]).long()
+    def tensors(x: np.ndarray, y: np.ndarray) -> Tensors:
+        return to_tensor(x, meta["mean"], meta["std"]), torch.from_numpy(y).long()
 
-    return meta, tensors("members"), tensors("nonmembers"), tensors("val")
+    def part(name: str) -> Tensors:
+        return tensors(split[f"{name}_x"], split[f"{name}_y"])
+
+    if not store.is_reference(role):
+        return meta, part("members"), part("nonmembers"), part("val")
+    if reference_seed is None:
+        raise ValueError(f"{role}: a reference model's data needs the reference seed")
+    x, y = candidates(split)
+    inside = reference_membership(role, len(y), reference_seed)
+    return meta, tensors(x[inside], y[inside]), tensors(x[~inside], y[~inside]), part("val")
+
+
+def load_stage_data(role: str, p: Params) -> tuple[dict, Tensors, Tensors, Tensors]:
+    """:func:`load_role_data` inside a stage: a reference model's halves come from
+    ``attack.reference.seed``, which only the reference stages declare."""
+    return load_role_data(role, reference_seed=p.attack.reference.seed if store.is_reference(role) else None)
+
+
+def candidates(split: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The target's candidate set for reference attacks: its members, then its non-members."""
+    return (np.concatenate([split["members_x"], split["nonmembers_x"]]),
+            np.concatenate([split["members_y"], split["nonmembers_y"]]))
+
+
+def reference_membership(role: str, n_candidates: int, seed: int) -> np.ndarray:
+    """Which candidates reference model ``role`` (``ref-<id>``) trains on."""
+    return reference_half(int(role.split("-")[1]), n_candidates, seed)
 
 
 def recipe(train: TrainParams, defense: TrainingDefense, epochs: int | None = None) -> Recipe:

@@ -4,6 +4,7 @@ The target gets members (``in``), as many non-members (``out``) and a validation
 left forms the shadow pool, from which every shadow draws its own ``in``/``out``/validation split
 (disjoint inside one shadow; shadows may share samples, as in seed 002). Shadow ``i``'s split
 depends only on the seed, the pool and ``i``, so adding a shadow leaves the others unchanged.
+LiRA's reference models split the target's candidates (members + non-members) into halves.
 """
 
 from __future__ import annotations
@@ -81,6 +82,20 @@ def shadow_split(labels: np.ndarray, pool: np.ndarray, shadow_size: int, val_siz
     nonmembers, by_class = _take(by_class, q)
     val, _ = _take(by_class, q_val)
     return Split(members, nonmembers, val)
+
+
+def reference_half(ref_id: int, n_samples: int, seed: int) -> np.ndarray:
+    """Which of ``n_samples`` candidates reference model ``ref_id`` trains on (bool, n_samples).
+
+    Models come in pairs: model ``2k`` takes a seeded random half, model ``2k + 1`` the other half,
+    so with M models (M even) every candidate is IN for exactly M/2, as in LiRA, and adding a
+    pair leaves the existing models' halves unchanged."""
+    if ref_id < 0:
+        raise ValueError(f"reference ids are non-negative, got {ref_id}")
+    perm = np.random.default_rng([seed, ref_id // 2]).permutation(n_samples)
+    inside = np.zeros(n_samples, dtype=bool)
+    inside[perm[: n_samples // 2]] = True
+    return inside if ref_id % 2 == 0 else ~inside
 
 
 def save_split(path: Path, split: Split, x: np.ndarray, y: np.ndarray) -> None:

@@ -5,8 +5,10 @@ is ``target`` or ``shadow-<id>``)::
 
     data/prepared/{meta.json, target.npz, shadow-<id>.npz}
     models/<defense>/<level>/<role>/{model.pt, info.json, live/}   (+ init.pt, rewind.pt dense; mask.pt pruned)
+    models/reference/<defense>/<level>/ref-<id>/                     (LiRA / RMIA reference models; + in.npy)
     posteriors/<defense>/<level>/{<role>.npz, models.json}
-    results/<defense>/<level>.json, results/<defense>/<level>-scores.npz, results/<defense>/transfer.json
+    results/<defense>/<level>.json, results/<defense>/<level>-scores.npz, results/<defense>/transfer.json,
+    results/<defense>/<level>-reference.json (+ -reference-scores.npz)
 """
 
 from __future__ import annotations
@@ -30,9 +32,25 @@ def role_name(shadow_id: int | None) -> str:
     return "target" if shadow_id is None else f"shadow-{shadow_id}"
 
 
+REFERENCE_SEED_OFFSET = 10_000  # reference j trains with seed base + 10000 + j: apart from any shadow's
+
+
+def reference_role(ref_id: int) -> str:
+    """``ref-<id>``: a reference model of LiRA / RMIA."""
+    return f"ref-{ref_id}"
+
+
+def is_reference(role: str) -> bool:
+    return role.startswith("ref-")
+
+
 def role_seed(base: int, role: str) -> int:
-    """Target trains with ``base``; shadow i with ``base + i + 1`` (distinct inits and batch orders)."""
-    return base if role == "target" else base + int(role.split("-")[1]) + 1
+    """Target trains with ``base``; shadow i with ``base + i + 1``; reference j with
+    ``base + 10000 + j`` (distinct inits and batch orders)."""
+    if role == "target":
+        return base
+    index = int(role.split("-")[1])
+    return base + REFERENCE_SEED_OFFSET + index if is_reference(role) else base + index + 1
 
 
 def level_name(method: str, sparsity: float) -> str:
@@ -49,7 +67,19 @@ def parse_level(level: str) -> tuple[str, float]:
 
 
 def model_dir(defense: str, level: str, role: str) -> Path:
+    """Target and shadows: models/<defense>/<level>/<role>; reference models apart, under
+    models/reference/<defense>/<level>/ref-<id>, so stages reading a level's target and shadows
+    do not depend on them."""
+    if is_reference(role):
+        return Path("models") / "reference" / defense / level / role
     return Path("models") / defense / level / role
+
+
+def reference_paths(defense: str, level: str) -> tuple[Path, Path]:
+    """LiRA's and RMIA's metrics for one defense and level (JSON, kept in Git) and their
+    per-sample scores (.npz, DVC cache)."""
+    base = Path("results") / defense
+    return base / f"{level}-reference.json", base / f"{level}-reference-scores.npz"
 
 
 def posteriors_dir(defense: str, level: str) -> Path:
