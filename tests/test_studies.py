@@ -1,0 +1,491 @@
+"""Seed studies (ticketleak/studies.py, stages/study.py): presets, commands, gathering, reports.
+
+Everything here is synthetic: no test runs DVC or the pipeline. `dvc exp show` and `git show`
+are replaced by canned outputs where the gathering path is exercised.
+"""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from ticketleak import studies as st
+from ticketleak.studies import StudyError
+
+from conftest import ROOT
+
+PRESETS = st.available(ROOT)
+
+
+# ---- presets --------------------------------------------------------------------------------
+
+
+def test_the_four_seed_presets_exist():
+    assert PRESETS == ["seed000", "seed002", "seed003", "seed004"]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_loads_and_every_key_validates(name, raw_params):
+    study = st.load_study(name, ROOT)
+    for key in st.study_keys(study):
+        st.check_key(key)
+    st.check_study(study, st.clean_baseline(raw_params, None, st.study_keys(study)))
+    assert study.reference and study.reproduces and study.cannot_match
+    assert set(study.datasets("cpu")) == {"digits", "cifar10"}
+    assert study.datasets("paper")
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_cpu_cifar10_uses_the_jpeg_copy(name, raw_params):
+    study = st.load_study(name, ROOT)
+    for run in study.runs_at("cpu"):
+        p = st.resolve(study, "cpu", "cifar10", run, raw_params)
+        assert p["data"]["name"] == "imagefolder" and p["data"]["path"] == "../shared/data/cifar10-jpeg.zip"
+        assert (ROOT / p["data"]["path"]).exists()
+        digits = st.resolve(study, "cpu", "digits", run, raw_params)
+        assert digits["data"]["name"] == "digits"
+
+
+def test_seed004_cifar10_follows_the_seed_recipe(raw_params):
+    study = st.load_study("seed004", ROOT)
+    p = st.resolve(study, "cpu", "cifar10", study.run("lam1e-2"), raw_params)
+    assert (p["model"]["arch"], p["train"]["optimizer"], p["train"]["lr"], p["train"]["batch_size"]) == ("lenet5", "adam", 0.001, 128)
+    assert p["defense"]["variants"]["l2"]["lam"] == 0.01
+
+
+def _digits_fit(p: dict) -> bool:
+    """Digits has about 174 samples per class: target (2T + V) then each shadow (2S + V) must fit."""
+    d = p["data"]
+    k = len(d["classes"]) if d["classes"] else 10
+    per_class = lambda n: -(-n // k)  # noqa: E731
+    target = 2 * per_class(d["target_size"]) + per_class(d["val_size"])
+    shadow = 2 * per_class(d["shadow_size"]) + per_class(d["val_size"])
+    return target <= 174 and shadow <= 174 - target
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_digits_runs_fit_the_1797_samples(name, raw_params):
+    study = st.load_study(name, ROOT)
+    for run in study.runs_at("cpu"):
+        assert _digits_fit(st.resolve(study, "cpu", "digits", run, raw_params)), run.name
+
+
+# ---- one-line errors ------------------------------------------------------------------------
+
+
+def test_unknown_study_is_one_line_naming_it():
+    with pytest.raises(StudyError) as err:
+        st.load_study("seed999", ROOT)
+    msg = str(err.value)
+    assert "\n" not in msg and "unknown study 'seed999'" in msg and "seed000" in msg
+
+
+def _write_study(root: Path, name: str, body: dict) -> None:
+    (root / "studies").mkdir(exist_ok=True)
+    (root / "studies" / f"{name}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+
+
+def _toy(**changes) -> dict:
+    body = {
+        "title": "toy", "seed": "../shared/seeds/x.txt", "cites": "toy", "reproduces": ["t"], "cannot_match": ["c"],
+        "base": {"prune.sparsities": [0.5, 0.8], "data.target_size": 100},
+        "datasets": {"digits": {}, "cifar10": {"data.name": "imagefolder", "data.path": "../shared/data/cifar10-jpeg.zip"}},
+        "paper": {"cifar10": {"data.name": "cifar10", "model.arch": "resnet18"}},
+        "runs": [{"name": "base"}, {"name": "small", "set": {"data.target_size": 50}, "scales": ["cpu"]}],
+        "report": {"kind": "shadow", "base_run": "base"},
+        "reference": {},
+    }
+    body.update(changes)
+    return body
+
+
+def _error(tmp_path: Path, raw: dict, body: dict) -> str:
+    _write_study(tmp_path, "toy", body)
+    with pytest.raises(StudyError) as err:
+        st.check_study(st.load_study("toy", tmp_path), raw)
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_misspelt_key_names_it_and_its_neighbour(tmp_path, raw_params):
+    msg = _error(tmp_path, raw_params, _toy(base={"data.nme": "digits"}))
+    assert "studies/toy.yaml" in msg and "unknown params key 'data.nme'" in msg and "did you mean 'data.name'" in msg
+
+
+def test_bad_value_names_the_run_and_key(tmp_path, raw_params):
+    runs = [{"name": "base", "set": {"shadow.ids": []}}]
+    msg = _error(tmp_path, raw_params, _toy(runs=runs))
+    assert "run 'base'" in msg and "shadow.ids" in msg
+
+
+def test_key_below_a_value_is_rejected(tmp_path, raw_params):
+    msg = _error(tmp_path, raw_params, _toy(base={"train.epochs.max": 3}))
+    assert "train.epochs.max" in msg and "not a section" in msg
+
+
+def test_new_defense_variant_is_a_valid_key(tmp_path, raw_params):
+    _write_study(tmp_path, "toy", _toy(base={"defense.variants.l2_strong": {"kind": "l2", "lam": 0.1}, "defense.train": ["none", "l2_strong"]}))
+    st.check_study(st.load_study("toy", tmp_path), raw_params)
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"titel": "x"}, "unknown field 'titel' (did you mean 'title'?)"),
+        ({"runs": [{"name": "base", "sett": {}}]}, "unknown field 'sett'"),
+        ({"runs": [{"name": "base", "datasets": {"svhn": {}}}]}, "'svhn' is not a dataset of the study"),
+        ({"runs": [{"name": "a b"}]}, "run name 'a b'"),
+        ({"runs": [{"name": "x"}, {"name": "x"}]}, "duplicate run names"),
+        ({"report": {"kind": "nope"}}, "report.kind"),
+        ({"report": {"kind": "shadow", "base_run": "missing"}}, "report.base_run: 'missing' is not a run"),
+    ],
+)
+def test_structural_errors_are_one_line(tmp_path, change, expected):
+    body = _toy(**{k: v for k, v in change.items() if k != "titel"})
+    if "titel" in change:
+        body["titel"] = change["titel"]
+    _write_study(tmp_path, "toy", body)
+    with pytest.raises(StudyError) as err:
+        st.load_study("toy", tmp_path)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+# ---- commands -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (None, "null"), (True, "true"), (3, "3"), (0.001, "0.001"), (1e-5, "0.00001"), (2.0, "2.0"),
+        ("digits", "digits"), ("../shared/data/cifar10-jpeg.zip", "../shared/data/cifar10-jpeg.zip"),
+        ("null", '"null"'), ("1e-3", '"1e-3"'), ("a b", '"a b"'),
+        ([0.5, 0.8], "[0.5,0.8]"), ([], "[]"), (["none", "l2"], "[none,l2]"),
+        ({"kind": "l2", "lam": 0.1}, "{kind:l2,lam:0.1}"),
+    ],
+)
+def test_hydra_value(value, text):
+    assert st.hydra_value(value) == text
+
+
+def test_commands_set_the_whole_study_key_set_exactly(tmp_path, raw_params):
+    _write_study(tmp_path, "toy", _toy())
+    study = st.load_study("toy", tmp_path)
+    keys = ["prune.sparsities", "data.target_size", "data.name", "data.path", "model.arch"]
+    assert st.study_keys(study) == keys
+    cmds = st.build_commands(study, "cpu", "digits", raw_params)
+    assert [c.shell() for c in cmds] == [
+        "dvc exp run -n toy-digits-base -S 'prune.sparsities=[0.5,0.8]' -S data.target_size=100 -S data.name=digits"
+        " -S data.path=null -S model.arch=cnn",
+        "dvc exp run -n toy-digits-small -S 'prune.sparsities=[0.5,0.8]' -S data.target_size=50 -S data.name=digits"
+        " -S data.path=null -S model.arch=cnn",
+    ]
+    (paper,) = st.build_commands(study, "paper", "cifar10", raw_params)
+    assert paper.exp == "toy-cifar10-paper-base"
+    assert paper.shell(force=True).startswith("dvc exp run -n toy-cifar10-paper-base -f -S")
+    assert "-S data.name=cifar10 -S data.path=null -S model.arch=resnet18" in paper.shell()
+    assert st.build_commands(study, "cpu", "cifar10", raw_params, only=["small"])[0].argv()[-6:] == [
+        "-S", "data.name=imagefolder", "-S", "data.path=../shared/data/cifar10-jpeg.zip", "-S", "model.arch=cnn"]
+    with pytest.raises(StudyError, match="no run 'nope'"):
+        st.build_commands(study, "cpu", "digits", raw_params, only=["nope"])
+
+
+def test_keys_new_to_params_are_appended_with_plus_plus(tmp_path, raw_params):
+    _write_study(tmp_path, "toy", _toy(base={"defense.variants.l2_e1": {"kind": "l2", "lam": 0.1}, "defense.train": ["none", "l2_e1"]}))
+    (cmd, _) = st.build_commands(st.load_study("toy", tmp_path), "cpu", "digits", raw_params)
+    assert "-S '++defense.variants.l2_e1={kind:l2,lam:0.1}' -S 'defense.train=[none,l2_e1]'" in cmd.shell()
+
+
+def test_clean_baseline_and_stray_keys(raw_params):
+    head = copy.deepcopy(raw_params)
+    workspace = copy.deepcopy(raw_params)
+    workspace["data"]["classes"] = [0, 1]  # left by an earlier experiment of the study
+    workspace["model"]["arch"] = "mlp"  # left by another study
+    clean = st.clean_baseline(workspace, head, ["data.classes"])
+    assert clean["data"]["classes"] is None and clean["model"]["arch"] == "mlp"
+    assert st.stray_keys(workspace, head, ["data.classes"]) == ["model.arch"]
+    assert st.stray_keys(workspace, head, ["data", "model"]) == []
+
+
+def test_cli_dry_run_and_one_line_error():
+    run = [sys.executable, str(ROOT / "stages" / "study.py"), "run"]
+    ok = subprocess.run(run + ["seed003", "--dataset", "digits", "--dry-run"], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.strip().splitlines()
+    assert [line.split()[4] for line in lines] == ["seed003-digits-base", "seed003-digits-data_x2", "seed003-digits-five_classes"]
+    bad = subprocess.run(run + ["seed999", "--dataset", "digits"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "unknown study 'seed999'" in bad.stderr
+
+
+# ---- gathering ------------------------------------------------------------------------------
+
+
+def _exp(name, rev, ts, executor=None, error=None):
+    data = None if error else {"rev": rev, "timestamp": ts, "params": {}, "metrics": {}}
+    return {"revs": [{"rev": rev, "name": name, "data": data, "error": error, "experiments": None}], "executor": executor, "name": name}
+
+
+EXP_SHOW = json.dumps([
+    {"rev": "workspace", "name": None, "data": {"rev": "workspace", "timestamp": None}, "error": None, "experiments": None},
+    {"rev": "a" * 40, "name": "main", "data": {"rev": "a" * 40, "timestamp": "2026-01-02T00:00:00"}, "error": None, "experiments": [
+        _exp("seed003-digits-base", "b" * 40, "2026-01-02T10:00:00"),
+        _exp("seed003-digits-data_x2", "c" * 40, "2026-01-02T11:00:00", executor="workspace"),  # still running
+        _exp("seed003-digits-five_classes", "d" * 40, "2026-01-02T12:00:00", error={"msg": "failed"}),
+    ]},
+    {"rev": "e" * 40, "name": None, "data": {"rev": "e" * 40, "timestamp": "2026-01-01T00:00:00"}, "error": None, "experiments": [
+        _exp("seed003-digits-base", "f" * 40, "2026-01-01T10:00:00"),  # older run of the same name
+        _exp("seed003-digits-data_x2", "1" * 40, "2026-01-01T11:00:00"),
+    ]},
+])
+
+
+def test_parse_exp_show_picks_finished_newest_runs():
+    refs = st.parse_exp_show(EXP_SHOW)
+    assert refs["seed003-digits-base"].rev == "b" * 40 and refs["seed003-digits-base"].baseline == "a" * 40
+    assert refs["seed003-digits-data_x2"].rev == "1" * 40  # the running one is skipped
+    assert "seed003-digits-five_classes" not in refs
+    with pytest.raises(StudyError, match="not JSON"):
+        st.parse_exp_show("ERROR: no")
+
+
+class FakeGit:
+    """Stands in for subprocess.run: `dvc exp show --json -A` and `git show <rev>:<path>`."""
+
+    def __init__(self, files: dict[str, dict[str, object]], show: str = EXP_SHOW, show_rc: int = 0):
+        self.files, self.show, self.show_rc, self.calls = files, show, show_rc, []
+
+    def __call__(self, cmd, **kwargs):
+        self.calls.append(cmd)
+        if cmd[1:3] == ["exp", "show"]:
+            return SimpleNamespace(returncode=self.show_rc, stdout=self.show, stderr="ERROR: boom\n")
+        if cmd[:2] == ["git", "show"]:
+            rev, _, path = cmd[2].partition(":")
+            value = self.files.get(rev, {}).get(path)
+            if value is None:
+                return SimpleNamespace(returncode=128, stdout=b"", stderr=b"")
+            data = value if isinstance(value, bytes) else (value.encode() if isinstance(value, str) else json.dumps(value).encode())
+            return SimpleNamespace(returncode=0, stdout=data, stderr=b"")
+        if cmd[:2] == ["git", "rev-parse"]:
+            return SimpleNamespace(returncode=1, stdout=b"", stderr=b"")
+        raise AssertionError(f"unexpected command {cmd}")
+
+
+def test_gather_reads_each_experiment_commit(monkeypatch, tmp_path, raw_params):
+    study = st.load_study("seed003", ROOT)
+    params = st.resolve(study, "cpu", "digits", study.run("base"), raw_params)
+    fake = FakeGit({"b" * 40: {"params.yaml": yaml.safe_dump(params), "results/none/dense.json": {"target": {"train_acc": 1.0}}}})
+    monkeypatch.setattr(st.subprocess, "run", fake)
+    refs = st.parse_exp_show(st.exp_show_json(tmp_path))
+    assert fake.calls[0][1:] == ["exp", "show", "--json", "-A"]
+    (tmp_path / "results" / "none").mkdir(parents=True)
+    (tmp_path / "results" / "none" / "dense.json").write_text(json.dumps({"target": {"train_acc": 0.5}}))
+    g = st.gather(study, "cpu", ["digits"], st.exp_sources(tmp_path, refs, {"digits/five_classes": "workspace"}), {"seed003-digits-base": 61.0})
+    base, x2, five = (g.get("digits", r) for r in ("base", "data_x2", "five_classes"))
+    assert base.source.label.startswith("exp seed003-digits-base") and base.wall_s == 61.0
+    assert base.p("data.target_size") == 175 and base.eval_n == 350 and base.num_classes == 10
+    assert base.target("none", "dense") == {"train_acc": 1.0}
+    assert x2.result("none", "dense") is None  # its commit lacks the file
+    assert five.source.label == "workspace" and five.target("none", "dense") == {"train_acc": 0.5}
+    assert g.missing() == [] and [k for k in g.runs] == [("digits", "base"), ("digits", "data_x2"), ("digits", "five_classes")]
+    with pytest.raises(StudyError, match="neither an experiment nor a git revision"):
+        st.gather(study, "cpu", ["digits"], st.exp_sources(tmp_path, refs, {"digits/base": "nope"}))
+
+
+def test_exp_show_failure_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(st.subprocess, "run", FakeGit({}, show_rc=1))
+    with pytest.raises(StudyError, match=r"dvc exp show --json failed \(exit 1\): ERROR: boom"):
+        st.exp_show_json(tmp_path)
+
+
+# ---- numbers and verdicts -------------------------------------------------------------------
+
+
+def test_judge_on_both_sides_of_two_sd():
+    assert st.judge(0.60, 0.50, 0.02, 0.02, "higher")[0] == "agrees"  # +0.10 > 2 * 0.028
+    assert st.judge(0.53, 0.50, 0.02, 0.02, "higher")[0].startswith("inside the spread")
+    assert st.judge(0.40, 0.50, 0.02, 0.02, "higher")[0] == "disagrees"
+    assert st.judge(0.53, 0.50, 0.02, 0.02, "equal")[0] == "agrees"
+    assert st.judge(0.60, 0.50, 0.02, 0.02, "equal")[0] == "disagrees"
+    assert st.judge(0.40, 0.50, 0.02, 0.02, "lower")[0] == "agrees"
+    assert st.judge(None, 0.5, None, None, "equal")[0] == "not measured"
+
+
+def test_diff_against_a_value_and_a_range():
+    assert st.diff(0.55, 0.5) == pytest.approx(0.05)
+    assert st.diff(0.95, [0.94, 0.96]) == 0.0
+    assert st.diff(0.90, [0.94, 0.96]) == pytest.approx(-0.04)
+    assert st.diff(0.99, [0.94, 0.96]) == pytest.approx(0.03)
+    assert st.diff(None, 0.5) is None and st.diff(0.5, None) is None
+    assert st.binomial_sd(0.5, 100) == pytest.approx(0.05)
+
+
+# ---- reports from synthetic results ---------------------------------------------------------
+
+
+def _verdict(text: str, claim: str) -> str:
+    """The computed verdict line of ``claim`` in a report."""
+    lines = [line for line in text.splitlines() if line.startswith(f"- {claim}")]
+    assert len(lines) == 1, (claim, lines)
+    return lines[0]
+
+
+def _m(acc, precision=0.6, recall=0.9, auc=None, auc_std=0.02):
+    return {"accuracy": acc, "precision": precision, "recall": recall, "auc": auc if auc is not None else acc, "auc_std": auc_std, "tpr_at_1pct_fpr": 0.01}
+
+
+def _source(study, dataset, run, raw_params, files, scale="cpu"):
+    params = st.resolve(study, scale, dataset, study.run(run), raw_params)
+    return st.MemorySource({"params.yaml": yaml.safe_dump(params), **files}, label=f"exp {run}")
+
+
+def _gathered(study, sources, scale="cpu", datasets=("digits",)):
+    return st.gather(study, scale, list(datasets), lambda d, r, n: sources.get((d, r)))
+
+
+def _seed003_files(none_acc, dropout_acc):
+    curve = lambda acc: {str(k): {  # noqa: E731
+        "shokri_sorted_linear_svm": {"accuracy": acc + 0.001 * k, "auc": acc, "precision": 0.6, "recall": 0.95},
+        "shokri_sorted_logreg": {"accuracy": 0.62, "auc": 0.6, "precision": 0.6, "recall": 0.7},
+    } for k in range(1, 10)}
+    target = {"train_acc": 1.0, "test_acc": 0.9, "sparsity": 0.0, "parameters": 1000}
+    return {
+        "results/none/dense.json": {"target": target, "attacks": {"none": {}}, "shadow_curve": curve(none_acc)},
+        "results/dropout/dense.json": {"target": target, "attacks": {"none": {}}, "shadow_curve": curve(dropout_acc)},
+    }
+
+
+def test_seed003_report_numbers_differences_and_verdicts(raw_params):
+    study = st.load_study("seed003", ROOT)
+    g = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed003_files(0.70, 0.55))})
+    text, figures = st.render_report(g)
+    # Table 4, k = 2: ours 0.702 against the seed's 0.637; dropout 0.552 against 0.5725
+    assert "| 2 | 0.702 | 0.637 | +0.065 | 0.552 | 0.573 | -0.020 |" in text
+    assert "dropout lowers the attack accuracy (mean over k) (seed 003, Table 4): ours no dropout 0.705 vs dropout 0.555" in text
+    assert _verdict(text, "dropout lowers the attack accuracy").endswith("-> **agrees**")
+    # Table 1, linear SVM at k = 6: 0.706 against the seed's 0.6962
+    assert "| linear_svm | 0.704 / 0.602 (+0.102) | 0.705 / 0.591 (+0.114) | 0.706 / 0.696 (+0.010) |" in text
+    assert "| ours best: linear_svm, k=9 | 0.709 / 0.696 (+0.013) | 0.600 / 0.624 (-0.024) | 0.950 / 0.989 (-0.039) |" in text
+    assert "`seed003-digits-data_x2`" in text and "Not found" in text
+    assert ("shadow_curve.png" in figures[0][1]) and figures[0][2] == "digits-base-shadow_curve.png"
+    close = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed003_files(0.60, 0.59))})
+    text = st.render_report(close)[0]
+    assert _verdict(text, "dropout lowers the attack accuracy").endswith("-> **inside the spread (no evidence either way)**")
+
+
+def _seed000_files(dense_acc, ticket_acc):
+    target = lambda s: {"train_acc": 1.0, "test_acc": 0.95 - s / 10, "sparsity": s, "parameters": 53002}  # noqa: E731
+    files = {}
+    for level, s, acc in (("dense", 0.0, dense_acc), ("lth_oneshot-0.2", 0.2, dense_acc), ("lth_oneshot-0.5", 0.5, ticket_acc + 0.05),
+                          ("lth_oneshot-0.8", 0.8, ticket_acc), ("lth_oneshot-0.9", 0.9, ticket_acc), ("lth_oneshot-0.95", 0.95, ticket_acc)):
+        attacks = {"shokri_sorted": _m(acc, precision=0.58), "shokri_sorted_rbf_svm": _m(acc - 0.02), "shokri_sorted_forest": _m(acc - 0.03)}
+        files[f"results/none/{level}.json"] = {"target": target(s), "attacks": {"none": attacks},
+                                               "shadow_curve": {str(k): {"shokri_sorted": {"accuracy": acc, "auc": acc, "precision": 0.6, "recall": 0.8}} for k in (1, 2, 3, 4)}}
+    levels = ["dense", "lth_oneshot-0.8"]
+    files["results/none/transfer.json"] = {"levels": levels, "matrix": {"shokri_sorted": {
+        s: {t: {"accuracy": 0.6 if s == t else 0.52, "auc": 0.6} for t in levels} for s in levels}}, "blind": {}}
+    return files
+
+
+def test_seed000_report_table1_and_equal_vulnerability_verdict(raw_params):
+    study = st.load_study("seed000", ROOT)
+    g = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed000_files(0.55, 0.56))})
+    text = st.render_report(g)[0]
+    assert "| baseline (dense) | 0.550 (0.019) | 0.503 | +0.047 | 0.580 | 0.570 | +0.010 | 0.550 (0.020) |" in text
+    assert "| lottery ticket (lth_oneshot-0.8) | 0.560 (0.019) | 0.504 | +0.056 | 0.580 | 0.590 | -0.010 |" in text
+    verdict = _verdict(text, "lottery tickets are as vulnerable as the dense network")
+    assert "ours ticket 0.560 vs dense 0.550, difference +0.010" in verdict and verdict.endswith("-> **agrees**")
+    assert "the diagonal is the best source for 2 of 2 targets" in text
+    assert "| 0.8 | 0.870 | 0.560 (0.019) | 0.940-0.960 | -0.380 |" in text
+    assert "ImageNet 100k samples (seed only: not run here)" in text
+    far = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed000_files(0.55, 0.70))})
+    verdict = _verdict(st.render_report(far)[0], "lottery tickets are as vulnerable as the dense network")
+    assert verdict.endswith("-> **disagrees**")
+
+
+def test_seed000_number_of_classes_compares_runs(raw_params):
+    study = st.load_study("seed000", ROOT)
+    sources = {("digits", "base"): _source(study, "digits", "base", raw_params, _seed000_files(0.60, 0.62)),
+               ("digits", "classes5"): _source(study, "digits", "classes5", raw_params, _seed000_files(0.51, 0.52))}
+    text = st.render_report(_gathered(study, sources))[0]
+    assert "| digits | `classes5` | 5 | cnn | 0.510 | 0.520 | - | - |" in text
+    assert "| digits | `base` | 10 | cnn | 0.600 | 0.620 | 0.500 | +0.120 |" in text
+    line = _verdict(text, "more classes, higher attack accuracy")
+    assert "digits/base (10 classes) 0.620 vs digits/classes5 (5 classes) 0.520" in line and line.endswith("-> **agrees**")
+
+
+def _greybox(acc, w_slope):
+    results = {}
+    for f in (0.01, 0.02, 0.04, 0.08, 0.16):
+        attack = {"accuracy": {"mean": acc, "std": 0.01}, "fpr": {"mean": 0.3, "std": 0.05}, "recall": {"mean": 0.6, "std": 0.05},
+                  "auc": {"mean": acc, "std": 0.01}, "confusion": {"tp": 60.0, "fp": 30.0, "fn": 40.0, "tn": 70.0}}
+        results[f"{f:g}"] = {"n_known": 10, "n_eval": 200, "wasserstein_ce": {"mean": 0.1 + w_slope * f, "std": 0.001},
+                             "attacks": {s: attack for s in ("kde_probability", "kde_cross_entropy", "kde_logit_scaled")}}
+    sweep = {"fractions": [0.01, 0.02, 0.04, 0.08, 0.16], "repeats": 10, "seed": 0, "results": results}
+    return {"levels": ["dense"], "sweep": {"dense": sweep}}
+
+
+def test_seed004_report_before_after_and_wasserstein(raw_params):
+    study = st.load_study("seed004", ROOT)
+    target = lambda train, test: {"target": {"train_acc": train, "test_acc": test, "sparsity": 0.0, "parameters": 62006}, "attacks": {"none": {}}}  # noqa: E731
+    files = {"results/none/greybox.json": _greybox(0.66, 0.5), "results/l2/greybox.json": _greybox(0.51, -0.5),
+             "results/none/dense.json": target(0.93, 0.52), "results/l2/dense.json": target(0.64, 0.61)}
+    g = _gathered(study, {("digits", "lam1e-2"): _source(study, "digits", "lam1e-2", raw_params, files)})
+    text = st.render_report(g)[0]
+    assert "| undefended | 0.930 | 0.928 | +0.002 | 0.520 | 0.515 | +0.005 |" in text
+    assert "| L2 lambda 0.01 | 0.640 | 0.632 | +0.008 | 0.610 | 0.612 | -0.002 |" in text
+    for claim, word in (("the attack exceeds 64% before the defense", "agrees"),
+                        ("after L2 with lambda 1e-2 the attack is at about 50%", "agrees"),
+                        ("L2 with lambda 1e-2 lowers the attack", "agrees"),
+                        ("beyond 2% leaked, the fraction no longer changes the accuracy", "agrees"),
+                        ("before the defense the distance grows with the leaked fraction", "agrees"),
+                        ("after L2 the distance shrinks with the leaked fraction", "agrees"),
+                        ("L2 (lambda 0.01) narrows the train-test gap", "agrees")):
+        assert _verdict(text, claim).endswith(f"-> **{word}**"), claim
+    assert "| undefended | 60.0 | 40.0 | 30.0 | 70.0 | 0.600 / 0.400 | 0.300 / 0.240 |" in text
+
+
+def test_seed002_report_ppb_and_pruned_verdicts(raw_params):
+    study = st.load_study("seed002", ROOT)
+    target = {"train_acc": 1.0, "test_acc": 0.9, "sparsity": 0.7, "parameters": 1000}
+    files = {}
+    for defense, acc, na in (("none", 0.60, None), ("ppb", 0.58, 0.50), ("advreg", 0.57, 0.56), ("early_stop", 0.59, 0.58), ("l2", 0.6, 0.59)):
+        for level in ("dense", "finetune_l1-0.7"):
+            rec = {"target": target, "attacks": {"none": {"loss_global": _m(acc if level != "dense" else 0.55)}}}
+            if na is not None:
+                rec["nonadaptive"] = {"loss_global": _m(na)}
+            files[f"results/{defense}/{level}.json"] = rec
+    files["results/none/finetune_l1-0.7-samia.json"] = {"skipped": False, "samia": _m(0.66)}
+    g = _gathered(study, {("digits", "defenses"): _source(study, "digits", "defenses", raw_params, files)})
+    text = st.render_report(g)[0]
+    assert "| ppb | finetune_l1-0.7 | 0.900 | 0.580 | 0.500 | - | 0.500 | +0.000 |" in text
+    assert _verdict(text, "PPB brings the attack to about 50%").endswith("-> **agrees**")
+    assert _verdict(text, "PPB protects better than the other defenses").endswith("-> **agrees**")
+    assert "Not available: these come from the target's posteriors" in text
+
+
+def test_posterior_gaps():
+    import numpy as np
+
+    logits = np.log(np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.5, 0.5]]))
+    gaps = st.posterior_gaps({"logits": logits, "labels": np.array([0, 0, 0, 0]), "member": np.array([True, True, False, False]),
+                              "sens": np.array([[1.0, 0], [3.0, 0], [5.0, 0], [7.0, 0]])})
+    assert gaps["confidence"]["gap"] == pytest.approx(0.85 - 0.55)
+    assert gaps["sensitivity"]["members"] == pytest.approx(2.0) and gaps["sensitivity"]["gap"] == pytest.approx(-4.0)
+
+
+def test_write_report_copies_figures_and_links_the_seed(tmp_path, raw_params):
+    study = st.load_study("seed003", ROOT)
+    files = {**_seed003_files(0.7, 0.55), "plots/shadow_curve.png": b"\x89PNG fake"}
+    g = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, files)})
+    out = st.write_report(g, tmp_path)
+    assert out == tmp_path / "reports" / "seed003.md"
+    assert (tmp_path / "reports" / "seed003" / "digits-base-shadow_curve.png").read_bytes() == b"\x89PNG fake"
+    text = out.read_text()
+    assert "(seed003/digits-base-shadow_curve.png)" in text
+    assert "](../../shared/seeds/003_76df18a17865e544.txt)" in text
+    assert st.report_path(study, "paper", tmp_path).name == "seed003-paper.md"
