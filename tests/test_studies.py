@@ -1,4 +1,4 @@
-"""Seed studies (ticketleak/studies.py, stages/study.py): presets, commands, gathering, reports.
+"""Seed studies (ticketleak/studies/, stages/study.py): presets, commands, gathering, reports.
 
 Everything here is synthetic: no test runs DVC or the pipeline. `dvc exp show` and `git show`
 are replaced by canned outputs where the gathering path is exercised.
@@ -279,7 +279,7 @@ def test_gather_reads_each_experiment_commit(monkeypatch, tmp_path, raw_params):
     study = st.load_study("seed003", ROOT)
     params = st.resolve(study, "cpu", "digits", study.run("base"), raw_params)
     fake = FakeGit({"b" * 40: {"params.yaml": yaml.safe_dump(params), "results/none/dense.json": {"target": {"train_acc": 1.0}}}})
-    monkeypatch.setattr(st.subprocess, "run", fake)
+    monkeypatch.setattr(subprocess, "run", fake)
     refs = st.parse_exp_show(st.exp_show_json(tmp_path))
     assert fake.calls[0][1:] == ["exp", "show", "--json", "-A"]
     (tmp_path / "results" / "none").mkdir(parents=True)
@@ -297,7 +297,7 @@ def test_gather_reads_each_experiment_commit(monkeypatch, tmp_path, raw_params):
 
 
 def test_exp_show_failure_is_one_line(monkeypatch, tmp_path):
-    monkeypatch.setattr(st.subprocess, "run", FakeGit({}, show_rc=1))
+    monkeypatch.setattr(subprocess, "run", FakeGit({}, show_rc=1))
     with pytest.raises(StudyError, match=r"dvc exp show --json failed \(exit 1\): ERROR: boom"):
         st.exp_show_json(tmp_path)
 

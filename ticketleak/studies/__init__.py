@@ -1,0 +1,42 @@
+"""Seed studies: named DVC experiments per seed paper, and the report comparing their numbers with the seed's.
+
+The CLI is ``stages/study.py``; the work lives in these modules:
+
+- ``presets``: load ``studies/<name>.yaml`` and check every key and run against the params schema;
+- ``commands``: the ``dvc exp run -n <study>-<dataset>[-paper]-<run> -S ...`` commands;
+- ``sources``: where a run's files are read (an experiment's commit, a git rev, the workspace);
+- ``gathered``: every run's results, per dataset;
+- ``formatting`` and ``verdicts``: table cells, spreads and the computed verdict lines;
+- ``report``: ``reports/<study>[-paper].md``, with one module per report kind (``lottery``,
+  ``pruning``, ``shadow``, ``greybox``) building each dataset's sections.
+
+The names below are the ones the CLI and the tests use; everything else is in its module.
+"""
+
+from ticketleak.studies.commands import Command, build_commands, hydra_value
+from ticketleak.studies.formatting import diff, duration
+from ticketleak.studies.gathered import gather, posterior_gaps
+from ticketleak.studies.presets import (
+    SCALES,
+    Study,
+    StudyError,
+    available,
+    check_key,
+    check_study,
+    clean_baseline,
+    load_study,
+    resolve,
+    stray_keys,
+    study_keys,
+)
+from ticketleak.studies.report import read_runs_log, render_report, report_path, runs_log_path, write_report
+from ticketleak.studies.sources import MemorySource, dvc_executable, exp_show_json, exp_sources, git_params, parse_exp_show
+from ticketleak.studies.verdicts import binomial_sd, judge
+
+__all__ = [
+    "SCALES", "Command", "MemorySource", "Study", "StudyError", "available", "binomial_sd", "build_commands",
+    "check_key", "check_study", "clean_baseline", "diff", "duration", "dvc_executable", "exp_show_json",
+    "exp_sources", "gather", "git_params", "hydra_value", "judge", "load_study", "parse_exp_show",
+    "posterior_gaps", "read_runs_log", "render_report", "report_path", "resolve", "runs_log_path",
+    "stray_keys", "study_keys", "write_report",
+]

@@ -1,0 +1,156 @@
+"""The gathered results of a study: every run's files per dataset (:class:`RunData`), read lazily."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ticketleak import store
+from ticketleak.studies.commands import exp_name
+from ticketleak.studies.presets import Study, StudyError, get_dotted
+from ticketleak.studies.sources import Source
+
+DATASET_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10, "svhn": 10}
+
+
+@dataclass
+class RunData:
+    """The files of one run of a study (one dataset), read lazily from its source."""
+
+    dataset: str
+    run: str
+    exp: str
+    source: Source
+    wall_s: float | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def _json(self, path: str) -> Any:
+        if path not in self._cache:
+            self._cache[path] = self.source.read_json(path)
+        return self._cache[path]
+
+    @property
+    def params(self) -> dict:
+        if "params.yaml" not in self._cache:
+            self._cache["params.yaml"] = self.source.read_yaml("params.yaml") or {}
+        return self._cache["params.yaml"]
+
+    def p(self, key: str, default: Any = None) -> Any:
+        """A params value of this run (dotted key)."""
+        return get_dotted(self.params, key, default)
+
+    def result(self, defense: str, level: str) -> dict | None:
+        return self._json(f"results/{defense}/{level}.json")
+
+    def greybox(self, defense: str) -> dict | None:
+        return self._json(f"results/{defense}/greybox.json")
+
+    def transfer(self) -> dict | None:
+        return self._json("results/none/transfer.json")
+
+    def samia(self, defense: str, level: str) -> dict | None:
+        record = self._json(f"results/{defense}/{level}-samia.json")
+        return None if not record or record.get("skipped") else record.get("samia")
+
+    def attack(self, defense: str, level: str, attack: str, release: str = "none") -> dict | None:
+        r = self.result(defense, level)
+        return (r or {}).get("attacks", {}).get(release, {}).get(attack)
+
+    def target(self, defense: str, level: str) -> dict | None:
+        r = self.result(defense, level)
+        return None if r is None else r.get("target")
+
+    def curve(self, defense: str, level: str) -> dict[int, dict]:
+        """The shadow-count curve: k -> attack -> {accuracy, auc, precision, recall}."""
+        r = self.result(defense, level) or {}
+        return {int(k): v for k, v in (r.get("shadow_curve") or {}).items()}
+
+    @property
+    def eval_n(self) -> int:
+        """Evaluation samples of the target: its members and as many non-members."""
+        return 2 * int(self.p("data.target_size", 0) or 0)
+
+    @property
+    def num_classes(self) -> int | None:
+        classes = self.p("data.classes")
+        if classes:
+            return len(classes)
+        name = self.p("data.name")
+        return DATASET_CLASSES.get(name if name != "imagefolder" else self.dataset)
+
+    def levels(self) -> list[str]:
+        """Dense, then every ``<method>-<sparsity>`` of this run's params."""
+        methods, sparsities = self.p("prune.methods", []) or [], sorted(self.p("prune.sparsities", []) or [])
+        return [store.DENSE] + [store.level_name(m, s) for m in methods for s in sparsities]
+
+    def gaps(self, defense: str, level: str) -> dict | None:
+        """Seed 002, Fig. 1: mean confidence and sensitivity of the true class, members vs
+        non-members, from the target's posteriors (a DVC-cached output; None when unavailable)."""
+        key = f"gaps/{defense}/{level}"
+        if key not in self._cache:
+            data = self.source.read_cached(f"posteriors/{defense}/{level}/target.npz")
+            self._cache[key] = None if data is None else posterior_gaps(np.load(io.BytesIO(data)))
+        return self._cache[key]
+
+
+def posterior_gaps(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Mean true-class confidence and sensitivity of members and non-members, their gap and the
+    gap's standard error (``logits``, ``labels``, ``member``, ``sens`` as the posteriors stage writes)."""
+    from ticketleak.defenses import softmax
+
+    labels, member = np.asarray(arrays["labels"]), np.asarray(arrays["member"], dtype=bool)
+    rows = np.arange(len(labels))
+    out = {}
+    signals = {"confidence": softmax(np.asarray(arrays["logits"], dtype=np.float64))[rows, labels]}
+    if "sens" in arrays:
+        signals["sensitivity"] = np.asarray(arrays["sens"], dtype=np.float64)[rows, labels]
+    for name, values in signals.items():
+        m, n = values[member], values[~member]
+        out[name] = {
+            "members": float(m.mean()), "nonmembers": float(n.mean()), "gap": float(m.mean() - n.mean()),
+            "gap_sd": float(math.sqrt(m.var(ddof=1) / len(m) + n.var(ddof=1) / len(n))) if len(m) > 1 and len(n) > 1 else 0.0,
+        }
+    return out
+
+
+@dataclass
+class Gathered:
+    """Every run of a study at one scale, per dataset: RunData, or None when not found."""
+
+    study: Study
+    scale: str
+    runs: dict[tuple[str, str], RunData | None]
+
+    def get(self, dataset: str, run: str | None) -> RunData | None:
+        return self.runs.get((dataset, run)) if run else None
+
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(d for d, _ in self.runs))
+
+    def present(self, dataset: str | None = None) -> list[RunData]:
+        return [r for (d, _), r in self.runs.items() if r is not None and (dataset is None or d == dataset)]
+
+    def missing(self) -> list[str]:
+        return [exp_name(self.study, self.scale, d, r) for (d, r), v in self.runs.items() if v is None]
+
+
+def gather(
+    study: Study, scale: str, datasets: Iterable[str], source_of: Callable[[str, str, str], Source | None],
+    wall_times: Mapping[str, float] | None = None,
+) -> Gathered:
+    """Collect every run of ``study`` at ``scale`` on ``datasets``; ``source_of(dataset, run,
+    exp_name)`` says where its files are (None: not run yet)."""
+    runs: dict[tuple[str, str], RunData | None] = {}
+    for dataset in datasets:
+        if dataset not in study.scales[scale]:
+            raise StudyError(f"{study.path}: no dataset '{dataset}' at {scale} scale (choose from {', '.join(study.scales[scale])})")
+        for run in study.runs_at(scale):
+            name = exp_name(study, scale, dataset, run.name)
+            src = source_of(dataset, run.name, name)
+            runs[(dataset, run.name)] = None if src is None else RunData(dataset, run.name, name, src, (wall_times or {}).get(name))
+    return Gathered(study, scale, runs)

@@ -1,0 +1,155 @@
+"""Report sections of a ``pruning`` study (seed 002, pruning, SAMIA, PPB): pruned vs dense, SAMIA,
+PPB against the other defenses, Fig. 1's confidence and sensitivity gaps, the blind attacker."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ticketleak import store
+from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
+from ticketleak.studies.gathered import RunData
+from ticketleak.studies.verdicts import judge, metric_sd, tally_line, verdict_line
+
+if TYPE_CHECKING:
+    from ticketleak.studies.report import Report
+
+
+def _best_baseline(r: RunData, defense: str, level: str, key: str = "nonadaptive") -> tuple[str | None, dict | None]:
+    """The most accurate non-SAMIA attack on one model (picked on the evaluation set: optimistic)."""
+    res = r.result(defense, level) or {}
+    attacks = res.get("attacks", {}).get("none", {}) if key == "attacks" else (res.get("nonadaptive") or {})
+    if not attacks:
+        return None, None
+    name = max(attacks, key=lambda a: attacks[a]["accuracy"])
+    return name, attacks[name]
+
+
+def sections(rep: Report, dataset: str) -> list[str]:
+    """Pruned vs dense, SAMIA, PPB, the gaps and the blind attacker on one dataset."""
+    g, o = rep.gathered, rep.opts
+    methods, defenses = g.get(dataset, o.get("methods_run")), g.get(dataset, o.get("defenses_run"))
+    lines: list[str] = []
+    if methods is not None:
+        lines += _methods(rep, methods)
+        lines += _samia(rep, methods)
+    if defenses is not None:
+        lines += _defenses(rep, defenses)
+    hist = [r for r in (methods, defenses) if r is not None and o.get("histogram_level") in r.levels()]
+    if hist:
+        lines += _gaps(rep, hist[0])
+    if methods is not None:
+        lines += _blind(rep, methods)
+    return lines
+
+
+def _methods(rep: Report, r: RunData) -> list[str]:
+    lines = ["### Pruned vs original: the four pruning methods at five sparsities (undefended, shadows pruned alike)", ""]
+    lines += rep.seed_setting("pruned")
+    d_name, d = _best_baseline(r, "none", store.DENSE, "attacks")
+    d_samia = r.samia("none", store.DENSE)
+    rows, words = [], {}
+    for level in r.levels():
+        t = r.target("none", level) or {}
+        name, m = _best_baseline(r, "none", level, "attacks")
+        s = r.samia("none", level)
+        acc = (m or {}).get("accuracy")
+        rows.append([level, fmt(t.get("sparsity")), fmt(t.get("test_acc")), fmt_diff(None if not t else t["train_acc"] - t["test_acc"]),
+                     f"{fmt_sd(acc, metric_sd(m, 'accuracy', r.eval_n) if m else None)} {name or ''}", fmt((s or {}).get("accuracy")),
+                     fmt_diff(diff(acc, (d or {}).get("accuracy"))) if level != store.DENSE else "-",
+                     fmt_diff(diff((s or {}).get("accuracy"), (d_samia or {}).get("accuracy"))) if level != store.DENSE else "-"])
+        if level != store.DENSE and m and d:
+            method = store.parse_level(level)[0]
+            words.setdefault(method, []).append(judge(m["accuracy"], d["accuracy"], metric_sd(m, "accuracy", r.eval_n), metric_sd(d, "accuracy", r.eval_n), "higher")[0])
+    lines += table(["level", "sparsity (measured)", "test acc", "train-test gap", "best baseline attack acc (sd)", "SAMIA acc",
+                    "diff vs dense (baseline)", "diff vs dense (SAMIA)"], rows)
+    lines += ["", f"Seed: {rep.ref('pruned', 'claim')} (no numbers in the seed text). The best baseline attack is picked on the evaluation set (optimistic).", ""]
+    lines += [tally_line(f"{method}: pruned models are more vulnerable than the dense one", rep.source("pruned"), w) for method, w in words.items()]
+    return lines + [""]
+
+
+def _samia(rep: Report, r: RunData) -> list[str]:
+    lines = ["### SAMIA against the baseline attacks", ""] + rep.seed_setting("samia")
+    rows, words = [], []
+    for level in r.levels():
+        s = r.samia("none", level)
+        name, m = _best_baseline(r, "none", level, "attacks")
+        rows.append([level, fmt_sd((s or {}).get("accuracy"), metric_sd(s, "accuracy", r.eval_n) if s else None), fmt_sd((s or {}).get("auc"), (s or {}).get("auc_std")),
+                     f"{fmt((m or {}).get('accuracy'))} {name or ''}", fmt((m or {}).get("auc")), fmt_diff(diff((s or {}).get("accuracy"), (m or {}).get("accuracy")))])
+        if s and m and level != store.DENSE:
+            words.append(judge(s["accuracy"], m["accuracy"], metric_sd(s, "accuracy", r.eval_n), metric_sd(m, "accuracy", r.eval_n), "higher")[0])
+    lines += table(["level", "SAMIA acc (sd)", "SAMIA AUC (sd)", "best baseline acc", "its AUC", "SAMIA - baseline (acc)"], rows)
+    lines += ["", tally_line("SAMIA beats the best baseline attack on pruned models", rep.source("samia"), words), ""]
+    return lines
+
+
+def _defenses(rep: Report, r: RunData) -> list[str]:
+    lines = ["### PPB against the other defenses", ""] + rep.seed_setting("ppb")
+    ref = rep.ref("ppb", "accuracy")
+    pruned = [lv for lv in r.levels() if lv != store.DENSE]
+    rows, nonadaptive = [], {}
+    for defense in r.p("defense.train", []) or []:
+        for level in [store.DENSE, *pruned]:
+            t = r.target(defense, level) or {}
+            _, adaptive = _best_baseline(r, defense, level, "attacks")
+            _, na = _best_baseline(r, defense, level) if defense != "none" else (None, adaptive)
+            s = r.samia(defense, level)
+            na_acc = (na or {}).get("accuracy")
+            if level != store.DENSE:
+                nonadaptive[defense] = na
+            is_ppb = r.p(f"defense.variants.{defense}.kind") == "ppb"
+            rows.append([defense, level, fmt(t.get("test_acc")), fmt((adaptive or {}).get("accuracy")), fmt(na_acc), fmt((s or {}).get("accuracy")),
+                         fmt(ref) if is_ppb else "-", fmt_diff(diff(na_acc, ref)) if is_ppb else "-"])
+    lines += table(["defense", "level", "test acc", "adaptive best acc", "non-adaptive best acc", "SAMIA acc (adaptive)", "seed", "diff"], rows)
+    lines += ["", "Non-adaptive: the attack fitted on undefended shadows (the seed's main PPB setting); adaptive: shadows trained with the same defense.", ""]
+    ppb = next((d for d in nonadaptive if r.p(f"defense.variants.{d}.kind") == "ppb"), None)
+    if ppb and nonadaptive.get(ppb):
+        m = nonadaptive[ppb]
+        lines.append(verdict_line("PPB brings the attack to about 50% (non-adaptive, pruned)", rep.source("ppb"),
+                                  f"ours {m['accuracy']:.3f} vs 0.5", m["accuracy"], 0.5, metric_sd(m, "accuracy", r.eval_n), 0.0, "equal"))
+        others = {d: v for d, v in nonadaptive.items() if d not in (ppb, "none") and v}
+        if others:
+            best = min(others, key=lambda d: others[d]["accuracy"])
+            lines.append(verdict_line("PPB protects better than the other defenses (non-adaptive, pruned)", rep.source("ppb"),
+                                      f"ours PPB {m['accuracy']:.3f} vs best other ({best}) {others[best]['accuracy']:.3f}",
+                                      m["accuracy"], others[best]["accuracy"], metric_sd(m, "accuracy", r.eval_n), metric_sd(others[best], "accuracy", r.eval_n), "lower"))
+    return lines + [""]
+
+
+def _gaps(rep: Report, r: RunData) -> list[str]:
+    level = rep.opts["histogram_level"]
+    lines = [f"### Fig. 1: member vs non-member confidence and sensitivity of the true class (`{r.run}`, undefended)", ""]
+    lines += rep.seed_setting("gaps")
+    gaps = {lv: r.gaps("none", lv) for lv in (store.DENSE, level)}
+    if any(v is None for v in gaps.values()):
+        return lines + ["Not available: these come from the target's posteriors (`posteriors/`, DVC cache only), which the "
+                        "local DVC cache does not hold for this run. The histogram figure is linked below.", ""]
+    rows = []
+    for lv, g in gaps.items():
+        for sig, v in g.items():
+            rows.append([lv, sig, fmt(v["members"]), fmt(v["nonmembers"]), fmt_sd(v["gap"], v["gap_sd"])])
+    lines += table(["level", "signal", "members (mean)", "non-members (mean)", "gap (sd)"], rows)
+    lines.append("")
+    for sig in gaps[store.DENSE]:
+        a, b = gaps[level].get(sig), gaps[store.DENSE][sig]
+        if a:
+            lines.append(verdict_line(f"pruning widens the {sig} gap", rep.source("gaps"), f"ours {level} {a['gap']:.4f} vs dense {b['gap']:.4f}",
+                                      a["gap"], b["gap"], a["gap_sd"], b["gap_sd"], "higher"))
+    return lines + [""]
+
+
+def _blind(rep: Report, r: RunData) -> list[str]:
+    tr = r.transfer() or {}
+    blind = tr.get("blind") or {}
+    lines = ["### The attacker who does not know the pruning method (Shokri MLP AUC)", ""] + rep.seed_setting("blind")
+    if not blind:
+        return lines + ["No transfer results.", ""]
+    rows, words = [], []
+    for level, row in blind.items():
+        other = row.get("other_methods_mean")
+        rows.append([level, fmt(row["matching"]), fmt(row["dense_shadows"]), fmt(other)])
+        sd = (r.attack("none", level, "shokri_sorted") or {}).get("auc_std")
+        if other is not None:
+            words.append(judge(other, 0.5, sd, 0.0, "higher")[0])
+    lines += table(["target", "matching shadows", "dense shadows", "other methods' shadows (mean)"], rows)
+    lines += ["", tally_line("the attack succeeds (AUC above 0.5) without knowing the pruning method", rep.source("blind"), words), ""]
+    return lines
