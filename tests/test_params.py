@@ -50,6 +50,11 @@ def _set(raw, dotted, value):
         ("defense.variants.l2", {"kind": "l3", "lam": 0.1}, "defense.variants.l2.kind"),
         ("defense.variants.l2", {"kind": "l2"}, "defense.variants.l2.lam"),
         ("model.dropout", 1.0, "model.dropout"),
+        ("attack.shokri.classifiers", ["linear_svm"], "attack.shokri.classifiers: must include 'mlp'"),
+        ("attack.reference.ids", [0, 1, 2], "attack.reference.ids"),
+        ("attack.reference.ids", [1, 2], "attack.reference.ids"),
+        ("attack.reference.defenses", ["l2_strong"], "attack.reference.defenses"),
+        ("defense.variants.reference", {"kind": "l2", "lam": 0.1}, "defense.variants.reference"),
     ],
 )
 def test_bad_values_name_the_key(raw_params, key, value, expected):

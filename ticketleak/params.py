@@ -231,8 +231,11 @@ class ShokriParams(Section):
     def check(self) -> None:
         if _declared(self, "classifiers"):
             _choices(self.classifiers, ATTACK_CLASSIFIERS, "attack.shokri.classifiers")
-            if not self.classifiers:
-                raise ParamsError("attack.shokri.classifiers: name at least one classifier")
+            if "mlp" not in self.classifiers:  # also rejects []
+                raise ParamsError(
+                    "attack.shokri.classifiers: must include 'mlp' (the reference Shokri attack, "
+                    "summarised, plotted and transferred); add the others beside it"
+                )
         if _declared(self, "variants"):
             _choices(self.variants, SHOKRI_VARIANTS, "attack.shokri.variants")
             if "sorted" not in self.variants:
