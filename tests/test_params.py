@@ -53,6 +53,7 @@ def _set(raw, dotted, value):
         ("attack.shokri.classifiers", ["linear_svm"], "attack.shokri.classifiers: must include 'mlp'"),
         ("attack.reference.ids", [0, 1, 2], "attack.reference.ids"),
         ("attack.reference.ids", [1, 2], "attack.reference.ids"),
+        ("attack.reference.ids", [0, 1], "attack.reference.ids"),
         ("attack.reference.defenses", ["l2_strong"], "attack.reference.defenses"),
         ("defense.variants.reference", {"kind": "l2", "lam": 0.1}, "defense.variants.reference"),
     ],

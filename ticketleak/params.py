@@ -292,9 +292,10 @@ class ReferenceParams(Section):
     def check(self) -> None:
         if _declared(self, "ids"):
             n = len(self.ids)
-            if n < 2 or n % 2 or self.ids != list(range(n)):
+            if n < 4 or n % 2 or self.ids != list(range(n)):
                 raise ParamsError(
-                    f"attack.reference.ids: need 0, 1, ..., M-1 with M even and >= 2 (models come in IN/OUT pairs), got {self.ids}"
+                    f"attack.reference.ids: need 0, 1, ..., M-1 with M even and >= 4 (models come in IN/OUT pairs; "
+                    f"decision thresholds are calibrated on one with the others as its references), got {self.ids}"
                 )
 
 
