@@ -109,3 +109,17 @@ def test_greybox_sweep_reports_every_attack_and_is_json():
         assert sum(a["confusion"].values()) == pytest.approx(320)
     assert r["wasserstein_ce"]["mean"] > 1.0
     assert greybox_sweep(t, [0.2], repeats=3, seed=0)["results"]["0.2"] == r  # seeded
+
+
+def test_confident_float32_posteriors_give_finite_signals_and_scores():
+    # a float32 p_y of exactly 1 (an overfit model) must not become log(0) = inf in the logit signal
+    probs = np.zeros((40, 3), dtype=np.float32)
+    labels = np.arange(40) % 3
+    probs[np.arange(40), labels] = 1.0
+    probs[20:, :] = np.float32(1 / 3)
+    signals = loss_signals(probs, labels)
+    for name, values in signals.items():
+        assert np.isfinite(values).all(), name
+    member = np.arange(40) < 20
+    scored = kde_attack(signals["logit_scaled"], member, signals["logit_scaled"])
+    assert np.isfinite(scored.score).all() and scored.decision[member].all() and not scored.decision[~member].any()

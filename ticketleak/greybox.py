@@ -45,7 +45,8 @@ def loss_signals(probs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]
     """Seed 004's three loss signals of the true-class probability ``p_y`` (clamped to
     [1e-12, 1 - 1e-12]): ``probability`` p_y, ``cross_entropy`` -log p_y and ``logit_scaled``
     log(p_y / (1 - p_y)). Orientation does not matter to the KDE attack."""
-    p_y = np.clip(probs[np.arange(len(labels)), labels], CLAMP, 1 - CLAMP)
+    # float64 first: in float32, 1 - 1e-12 rounds to 1 and a confident p_y would give log(0)
+    p_y = np.clip(np.asarray(probs, dtype=np.float64)[np.arange(len(labels)), labels], CLAMP, 1 - CLAMP)
     return {"probability": p_y, "cross_entropy": -np.log(p_y), "logit_scaled": np.log(p_y) - np.log1p(-p_y)}
 
 
