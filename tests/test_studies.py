@@ -489,3 +489,20 @@ def test_write_report_copies_figures_and_links_the_seed(tmp_path, raw_params):
     assert "(seed003/digits-base-shadow_curve.png)" in text
     assert "](../../shared/seeds/003_76df18a17865e544.txt)" in text
     assert st.report_path(study, "paper", tmp_path).name == "seed003-paper.md"
+
+
+def test_seed002_methods_table_shows_channels_removed_by_slimming(raw_params):
+    study = st.load_study("seed002", ROOT)
+    files = {}
+    for level in ["dense"] + [f"{m}-{s}" for m in ("finetune_l1", "filter_l1", "filter_l2", "slimming") for s in (0.5, 0.6, 0.7, 0.8, 0.9)]:
+        sparsity = 0.0 if level == "dense" or level.startswith("slimming") else float(level.rsplit("-", 1)[1])
+        target = {"train_acc": 1.0, "test_acc": 0.9, "sparsity": sparsity, "parameters": 1000}
+        files[f"results/none/{level}.json"] = {"target": target, "attacks": {"none": {"loss_global": _m(0.55)}}}
+    files["models/none/slimming-0.7/target/info.json"] = {"channel_fraction": 0.6875, "bn_channels": 32}
+    files["models/none/filter_l1-0.5/target/info.json"] = {"filter_fraction": 0.5}
+    g = _gathered(study, {("digits", "methods"): _source(study, "digits", "methods", raw_params, files)})
+    text = st.render_report(g)[0]
+    assert "| slimming-0.7 | 0.000 | 0.688 | 0.900 |" in text
+    assert "| filter_l1-0.5 | 0.500 | 0.500 | 0.900 |" in text
+    assert "| finetune_l1-0.5 | 0.500 | - | 0.900 |" in text  # unstructured: no filters or channels
+    assert "| slimming-0.9 | 0.000 | - |" in text  # record not in the cache: said, not guessed

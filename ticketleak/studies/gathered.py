@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,17 @@ class RunData:
         """Dense, then every ``<method>-<sparsity>`` of this run's params."""
         methods, sparsities = self.p("prune.methods", []) or [], sorted(self.p("prune.sparsities", []) or [])
         return [store.DENSE] + [store.level_name(m, s) for m in methods for s in sparsities]
+
+    def structure(self, defense: str, level: str) -> float | None:
+        """Fraction of filters (filter pruning) or BatchNorm channels (slimming) the target lost,
+        from its pruning record (a DVC-cached output; None when unavailable or unstructured).
+        Slimming zeroes BatchNorm scales, not Conv/Linear weights, so its weight sparsity reads 0."""
+        key = f"structure/{defense}/{level}"
+        if key not in self._cache:
+            data = self.source.read_cached(f"models/{defense}/{level}/target/info.json")
+            info = {} if data is None else json.loads(data)
+            self._cache[key] = info.get("filter_fraction", info.get("channel_fraction"))
+        return self._cache[key]
 
     def gaps(self, defense: str, level: str) -> dict | None:
         """Seed 002, Fig. 1: mean confidence and sensitivity of the true class, members vs

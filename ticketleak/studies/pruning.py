@@ -53,16 +53,18 @@ def _methods(rep: Report, r: RunData) -> list[str]:
         name, m = _best_baseline(r, "none", level, "attacks")
         s = r.samia("none", level)
         acc = (m or {}).get("accuracy")
-        rows.append([level, fmt(t.get("sparsity")), fmt(t.get("test_acc")), fmt_diff(None if not t else t["train_acc"] - t["test_acc"]),
+        rows.append([level, fmt(t.get("sparsity")), fmt(r.structure("none", level)) if level != store.DENSE else "-", fmt(t.get("test_acc")), fmt_diff(None if not t else t["train_acc"] - t["test_acc"]),
                      f"{fmt_sd(acc, metric_sd(m, 'accuracy', r.eval_n) if m else None)} {name or ''}", fmt((s or {}).get("accuracy")),
                      fmt_diff(diff(acc, (d or {}).get("accuracy"))) if level != store.DENSE else "-",
                      fmt_diff(diff((s or {}).get("accuracy"), (d_samia or {}).get("accuracy"))) if level != store.DENSE else "-"])
         if level != store.DENSE and m and d:
             method = store.parse_level(level)[0]
             words.setdefault(method, []).append(judge(m["accuracy"], d["accuracy"], metric_sd(m, "accuracy", r.eval_n), metric_sd(d, "accuracy", r.eval_n), "higher")[0])
-    lines += table(["level", "sparsity (measured)", "test acc", "train-test gap", "best baseline attack acc (sd)", "SAMIA acc",
+    lines += table(["level", "weight sparsity (measured)", "filters / channels removed", "test acc", "train-test gap", "best baseline attack acc (sd)", "SAMIA acc",
                     "diff vs dense (baseline)", "diff vs dense (SAMIA)"], rows)
-    lines += ["", f"Seed: {rep.ref('pruned', 'claim')} (no numbers in the seed text). The best baseline attack is picked on the evaluation set (optimistic).", ""]
+    lines += ["", f"Seed: {rep.ref('pruned', 'claim')} (no numbers in the seed text). The best baseline attack is picked on the evaluation set (optimistic).",
+              "Weight sparsity counts zero Conv/Linear weights; slimming zeroes BatchNorm scales instead, so its cut shows as channels removed "
+              "(read from the pruning record, a DVC-cached output: '-' where the cache does not hold it).", ""]
     lines += [tally_line(f"{method}: pruned models are more vulnerable than the dense one", rep.source("pruned"), w) for method, w in words.items()]
     return lines + [""]
 
