@@ -140,17 +140,31 @@ def test_rmia_matches_a_hand_computation():
     r_z = pop_target_py / 0.475
     for gamma, expected in ((1.0, [0.75, 0.5, 0.0]), (2.0, [0.5, 0.25, 0.0])):
         score = rmia_offline(target_py, ref_py, ref_in, pop_target_py, pop_ref_py, pop_ref_in, 0.5, gamma)
-        np.testing.assert_allclose(score, expected)
-        np.testing.assert_allclose(score, [(rx / r_z > gamma).mean() for rx in r_x])
+        fraction = np.floor(score * len(r_z)) / len(r_z)  # the tie-break term stays below 1 / Z
+        np.testing.assert_allclose(fraction, expected)
+        np.testing.assert_allclose(fraction, [(rx / r_z > gamma).mean() for rx in r_x])
+        t = r_x / gamma
+        np.testing.assert_allclose(score - fraction, t / (1 + t) / len(r_z))
+
+
+def test_rmia_breaks_ties_by_the_ratio_without_reordering_fractions():
+    # a = 1: p_hat = mean_OUT = 0.5; population r(z) = [0.2, 0.4]; candidates r(x) = 2 * p_y
+    pop = (np.array([0.1, 0.2]), np.full((2, 2), 0.5), np.zeros((2, 2), bool))
+    target_py = np.array([0.45, 0.9, 0.6, 0.15, 0.05])  # r(x) = [0.9, 1.8, 1.2, 0.3, 0.1]
+    score = rmia_offline(target_py, np.full((2, 5), 0.5), np.zeros((2, 5), bool), *pop, a=1.0)
+    assert np.floor(score * 2).tolist() == [2, 2, 2, 1, 0]  # three tie at the top fraction, 1.0
+    assert np.argsort(-score).tolist() == [1, 2, 0, 3, 4]  # ties ordered by r(x)
+    assert len(set(score.tolist())) == 5
 
 
 def test_rmia_gamma_is_a_strict_inequality():
     # a = 1: p_hat = mean_OUT = 0.5 exactly; r(x) = 1, r(z) = [0.5, 1]: ratios [2, 1]
     candidates = (np.array([0.5]), np.full((2, 1), 0.5), np.zeros((2, 1), bool))
     args = (*candidates, np.array([0.25, 0.5]), np.full((2, 2), 0.5), np.zeros((2, 2), bool), 1.0)
-    assert rmia_offline(*args, gamma=1.0).tolist() == [0.5]
-    assert rmia_offline(*args, gamma=2.0).tolist() == [0.0]
-    assert rmia_offline(*args, gamma=0.5).tolist() == [1.0]
+    fraction = lambda gamma: np.floor(rmia_offline(*args, gamma=gamma) * 2).tolist()  # noqa: E731
+    assert fraction(1.0) == [1]
+    assert fraction(2.0) == [0]
+    assert fraction(0.5) == [2]
 
 
 def _rmia_world(rng, n_models, n, gap):

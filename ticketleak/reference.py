@@ -107,7 +107,12 @@ def rmia_offline(
     """Offline RMIA (Zarifzadeh et al. 2024) on the signal p_y: ``p_hat(x) = ((1 + a) / 2) mean_OUT(x)
     + (1 - a) / 2``, ``r(x) = p(x | target) / p_hat(x)``; score(x) = the fraction of population
     samples z with ``r(x) / r(z) > gamma`` (strict). Candidates: ``target_py`` (N,), ``ref_py`` and
-    ``ref_in`` (M, N); population: ``pop_target_py`` (Z,), ``pop_ref_py`` and ``pop_ref_in`` (M, Z)."""
+    ``ref_in`` (M, N); population: ``pop_target_py`` (Z,), ``pop_ref_py`` and ``pop_ref_in`` (M, Z).
+
+    The fraction takes only Z + 1 values, so with a small population many candidates tie (all
+    those above every population sample score 1, which makes TPR at low FPR read 0). Ties are
+    broken by ``r(x)`` itself: a term below 1 / Z, increasing in ``r(x)``, is added, which orders
+    candidates by (fraction, r(x)) and leaves every strict order of the fractions unchanged."""
 
     def ratio(py: np.ndarray, rpy: np.ndarray, rin: np.ndarray) -> np.ndarray:
         return np.asarray(py, dtype=np.float64) / ((1 + a) / 2 * _mean_out(rpy, rin) + (1 - a) / 2)
@@ -115,7 +120,8 @@ def rmia_offline(
     r_x = ratio(target_py, ref_py, ref_in)
     r_z = np.sort(ratio(pop_target_py, pop_ref_py, pop_ref_in))
     # r(x) / r(z) > gamma  <=>  r(z) < r(x) / gamma   (all ratios positive)
-    return np.searchsorted(r_z, r_x / gamma, side="left") / len(r_z)
+    t = r_x / gamma
+    return (np.searchsorted(r_z, t, side="left") + t / (1 + t)) / len(r_z)
 
 
 def tune_rmia_a(
