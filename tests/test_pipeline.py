@@ -406,6 +406,25 @@ def test_new_reference_pair_trains_only_that_pair(pipeline: Pipeline) -> None:
     assert pipeline.json("results/none/dense-reference.json")["references"]["count"] == 6
 
 
+def test_dense_only_trains_nothing_and_pruned_levels_come_back_from_the_cache(pipeline: Pipeline) -> None:
+    good = pipeline.params_path.read_text()
+    kept = ("models", "posteriors")
+    before = _tree_hashes(pipeline.root, *kept)
+    heavy = ("train", "prune", "prepare", "posteriors", "attack", "samia", "reference")
+    try:
+        ran = pipeline.repro_with(lambda p: _set(p, ("prune", "methods"), []))
+        assert "aggregate" in ran and not any(s.startswith(heavy) for s in ran), ran
+        summary = pipeline.json("metrics/summary.json")
+        assert summary and all(set(levels) == {"dense"} for levels in summary.values()), summary
+        assert "dense models only" in (pipeline.root / "reports/summary.md").read_text()
+        assert _tree_hashes(pipeline.root, *kept) == before
+    finally:
+        pipeline.params_path.write_text(good)
+    ran = stages_run(pipeline.dvc("repro"))  # the pruned levels again: restored, not retrained
+    assert not any(s.startswith(("train", "prune")) for s in ran), ran
+    assert "lth_oneshot-0.5" in pipeline.json("metrics/summary.json")["none"]
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. Bad params stop at `validate`, with one line naming the key, and change nothing
 

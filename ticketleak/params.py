@@ -202,8 +202,6 @@ class PruneParams(Section):
 
     def check(self) -> None:
         if _declared(self, "methods"):
-            if not self.methods:
-                raise ParamsError("prune.methods: name at least one pruning method")
             _choices(self.methods, PRUNING_METHODS, "prune.methods")
         _choice(self, "scope", ("global", "layer"))
         if _declared(self, "sparsities"):

@@ -39,6 +39,11 @@ def _methods(rows: list[Row]) -> list[str]:
     return [m for m in dict.fromkeys(r.method for r in rows) if m != store.DENSE]
 
 
+def _first(methods: list[str]) -> str:
+    """The method the single-method tables and figures follow (dense only when none is run)."""
+    return methods[0] if methods else store.DENSE
+
+
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -54,7 +59,7 @@ def data_tables(rows: list[Row], out: Path) -> None:
     holds the best attack's ROC for dense and the first method's levels.
     """
     methods = _methods(rows)
-    base = _method_rows(rows, methods[0])
+    base = _method_rows(rows, _first(methods))
     attacks = list(base[0].attacks)
     _write_csv(
         out / "attack_vs_sparsity.csv",
@@ -115,7 +120,7 @@ def _errorbar(ax, group: list[Row], label: str) -> None:
 
 def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
     methods = _methods(rows)
-    base = _method_rows(rows, methods[0])
+    base = _method_rows(rows, _first(methods))
     fig, axes = plt.subplots(1, 4, figsize=(21, 4.5))
     xs = [_x(r) for r in base]
     colors = plt.get_cmap("tab20").colors
@@ -124,21 +129,22 @@ def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
     for name in base[0].attacks:
         axes[0].plot(xs, [r.attacks[name]["auc"] for r in base], marker="o", label=name)
         axes[1].plot(xs, [r.attacks[name]["accuracy"] for r in base], marker="o", label=name)
-    axes[0].set_title(f"Attack AUC, undefended, {methods[0]}")
-    axes[1].set_title(f"Attack balanced accuracy, undefended, {methods[0]}")
+    axes[0].set_title(f"Attack AUC, undefended, {_first(methods)}")
+    axes[1].set_title(f"Attack balanced accuracy, undefended, {_first(methods)}")
     for m in methods:
         _errorbar(axes[2], _method_rows(rows, m), m)
     axes[2].set_title("Best-attack AUC per pruning method, undefended")
     for variant in dict.fromkeys(r.variant for r in rows):
-        _errorbar(axes[3], _method_rows(rows, methods[0], variant), variant)
-    axes[3].set_title(f"Best-attack AUC per defense, {methods[0]}")
+        _errorbar(axes[3], _method_rows(rows, _first(methods), variant), variant)
+    axes[3].set_title(f"Best-attack AUC per defense, {_first(methods)}")
     for ax in axes:
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("sparsity (0 = dense)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
     for ax in axes[2:]:
-        ax.legend(fontsize=8, title="bars: 2 bootstrap sd", title_fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # no pruning method: the per-method panel is empty
+            ax.legend(fontsize=8, title="bars: 2 bootstrap sd", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -154,16 +160,17 @@ def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
         axes[0].plot([_x(r) for r in group], [r.target["test_acc"] for r in group], marker="o", label=m)
     axes[0].set_title("Target test accuracy per pruning method, undefended")
     for defense in dict.fromkeys(r.defense for r in rows):
-        group = _method_rows(rows, methods[0], defense)
+        group = _method_rows(rows, _first(methods), defense)
         x = [_x(r) for r in group]
         line = axes[1].plot(x, [r.target["test_acc"] for r in group], marker="o", label=f"{defense} test")[0]
         axes[1].plot(x, [r.target["train_acc"] for r in group], marker="s", ls="--", color=line.get_color(), label=f"{defense} train")
-    axes[1].set_title(f"Target train / test accuracy per defense, {methods[0]}")
+    axes[1].set_title(f"Target train / test accuracy per defense, {_first(methods)}")
     for ax in axes:
         ax.set_xlabel("sparsity (0 = dense)")
         ax.set_ylabel("target accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -171,7 +178,7 @@ def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
 
 def _roc(rows: list[Row], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for r, fpr, tpr in _best_rocs(_method_rows(rows, _methods(rows)[0])):
+    for r, fpr, tpr in _best_rocs(_method_rows(rows, _first(_methods(rows)))):
         ax.plot(np.maximum(fpr, FLOOR), np.maximum(tpr, FLOOR), label=f"{r.level}: {r.best[0]} (AUC {r.best[1]['auc']:.3f})")
     ax.plot([FLOOR, 1], [FLOOR, 1], color="grey", lw=0.8, ls="--")
     ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate")
@@ -185,7 +192,7 @@ def _roc(rows: list[Row], path: Path) -> None:
 
 def _confidence_histograms(rows: list[Row], path: Path) -> None:
     """Seed 002, Fig. 1: the target's confidence in the true label, members vs non-members."""
-    levels = [r.level for r in _method_rows(rows, _methods(rows)[0])]
+    levels = [r.level for r in _method_rows(rows, _first(_methods(rows)))]
     fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), sharey=True, squeeze=False)
     bins = np.linspace(0, 1, 21)
     for ax, level in zip(axes[0], levels):

@@ -117,7 +117,7 @@ def markdown(rows: list[Row], transfer: dict | None = None) -> str:
         lines.append(f"| {r.variant} | {r.level} | " + " | ".join(cells) + " |")
     lines += low_fpr_lines(rows)
     lines += ["", "## Verdict per variant (best-attack AUC, pruned minus dense)", ""]
-    lines += verdicts(rows)
+    lines += verdicts(rows) or ["No pruned level in this run (`prune.methods: []`): dense models only."]
     lines += ["", *tradeoff_lines(rows)]
     if transfer and transfer["blind"]:
         lines += [
