@@ -418,6 +418,15 @@ def test_seed000_number_of_classes_compares_runs(raw_params):
     assert "digits/base (10 classes) 0.620 vs digits/classes5 (5 classes) 0.520" in line and line.endswith("-> **agrees**")
 
 
+def test_seed000_number_of_classes_never_compares_across_architectures(raw_params):
+    study = st.load_study("seed000", ROOT)
+    sources = {("digits", "arch2"): _source(study, "digits", "arch2", raw_params, _seed000_files(0.60, 0.62)),
+               ("digits", "classes5"): _source(study, "digits", "classes5", raw_params, _seed000_files(0.51, 0.52))}
+    text = st.render_report(_gathered(study, sources))[0]
+    assert "| digits | `arch2` | 10 | lenet5 |" in text  # in the table, but lenet5 vs cnn is not judged
+    assert not [line for line in text.splitlines() if line.startswith("- more classes, higher attack accuracy")]
+
+
 def _greybox(acc, w_slope):
     results = {}
     for f in (0.01, 0.02, 0.04, 0.08, 0.16):

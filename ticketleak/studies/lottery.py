@@ -237,11 +237,13 @@ def across(rep: Report) -> list[str]:
 
 
 def _class_pairs(runs: list[RunData]) -> list[tuple[RunData, RunData]]:
-    """Pairs (fewer classes, more classes) comparable enough to judge: the same dataset, or the
-    same run name on different datasets (paper scale: CIFAR-10 vs CIFAR-100)."""
+    """Pairs (fewer classes, more classes) comparable enough to judge: the same architecture, and
+    the same dataset or the same run name on different datasets (paper scale: CIFAR-10 vs
+    CIFAR-100). A LeNet-5 run set against a CNN run would measure the architecture, not the classes."""
     pairs = []
     for a in runs:
         for b in runs:
-            if a.num_classes and b.num_classes and a.num_classes < b.num_classes and (a.dataset == b.dataset or a.run == b.run):
+            if a.num_classes and b.num_classes and a.num_classes < b.num_classes and (a.dataset == b.dataset or a.run == b.run) \
+                    and a.p("model.arch") == b.p("model.arch"):
                 pairs.append((a, b))
     return pairs
