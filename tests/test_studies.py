@@ -5,12 +5,14 @@ are replaced by canned outputs where the gathering path is exercised.
 """
 
 import copy
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import yaml
 
@@ -478,7 +480,6 @@ def test_seed002_report_ppb_and_pruned_verdicts(raw_params):
 
 
 def test_posterior_gaps():
-    import numpy as np
 
     logits = np.log(np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.5, 0.5]]))
     gaps = st.posterior_gaps({"logits": logits, "labels": np.array([0, 0, 0, 0]), "member": np.array([True, True, False, False]),
@@ -515,3 +516,24 @@ def test_seed002_methods_table_shows_channels_removed_by_slimming(raw_params):
     assert "| filter_l1-0.5 | 0.500 | 0.500 | 0.900 |" in text
     assert "| finetune_l1-0.5 | 0.500 | - | 0.900 |" in text  # unstructured: no filters or channels
     assert "| slimming-0.9 | 0.000 | - |" in text  # record not in the cache: said, not guessed
+
+
+def _posteriors_npz(sens_members, sens_nonmembers, n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    member = np.arange(2 * n) < n
+    sens = np.zeros((2 * n, 10))
+    sens[:, 0] = np.where(member, sens_members, sens_nonmembers) + rng.normal(0, 0.01, 2 * n)
+    logits = np.zeros((2 * n, 10), np.float32)
+    logits[:, 0] = np.where(member, 3.0, 1.0)
+    buf = io.BytesIO()
+    np.savez(buf, logits=logits, labels=np.zeros(2 * n, np.int64), member=member, sens=sens)
+    return buf.getvalue()
+
+
+def test_seed002_sensitivity_gap_that_shrinks_is_not_called_wider(raw_params):
+    study = st.load_study("seed002", ROOT)
+    files = {"posteriors/none/dense/target.npz": _posteriors_npz(0.1, 0.3),  # members 0.2 below
+             "posteriors/none/finetune_l1-0.7/target.npz": _posteriors_npz(0.2, 0.3, seed=1)}  # 0.1 below: narrower
+    g = _gathered(study, {("digits", "methods"): _source(study, "digits", "methods", raw_params, files)})
+    line = _verdict(st.render_report(g)[0], "pruning widens the sensitivity gap")
+    assert "difference -0.09" in line and line.endswith("-> **disagrees**"), line  # |gap| 0.1 vs 0.2

@@ -134,8 +134,10 @@ def _gaps(rep: Report, r: RunData) -> list[str]:
     for sig in gaps[store.DENSE]:
         a, b = gaps[level].get(sig), gaps[store.DENSE][sig]
         if a:
-            lines.append(verdict_line(f"pruning widens the {sig} gap", rep.source("gaps"), f"ours {level} {a['gap']:.4f} vs dense {b['gap']:.4f}",
-                                      a["gap"], b["gap"], a["gap_sd"], b["gap_sd"], "higher"))
+            # members sit below non-members in sensitivity (a negative gap): wider means a larger |gap|
+            lines.append(verdict_line(f"pruning widens the {sig} gap (|members - non-members|)", rep.source("gaps"),
+                                      f"ours {level} |{a['gap']:.4f}| vs dense |{b['gap']:.4f}|",
+                                      abs(a["gap"]), abs(b["gap"]), a["gap_sd"], b["gap_sd"], "higher"))
     return lines + [""]
 
 
