@@ -18,13 +18,14 @@ from ticketleak.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics, per_class_metrics
 from ticketleak.reference import attack_scores, calibrated_thresholds, mirror, true_class_prob, tune_rmia_a
 from ticketleak.splits import load_split
-from ticketleak.training import predict_logits, to_tensor
+from ticketleak.training import predict_logits, select_device, to_tensor
 
 
 def main() -> None:
     args = defense_level_args(__doc__)
     p = params.load()
     settings = p.attack.reference
+    device = select_device(p.train.device)
     meta = store.read_json(store.PREPARED / "meta.json")
     split = load_split(store.PREPARED / "target.npz")
     cand_x, labels = runs.candidates(split)
@@ -39,6 +40,7 @@ def main() -> None:
 
     def outputs(role: str) -> tuple[np.ndarray, np.ndarray]:
         model, _ = runs.load_run(store.model_dir(args.defense, args.level, role))
+        model.to(device)  # train.device, as training used
         return queries(model, x), queries(model, pop_x)
 
     roles = [store.reference_role(i) for i in settings.ids]
