@@ -120,7 +120,8 @@ def _errorbar(ax, group: list[Row], label: str) -> None:
 
 def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
     methods = _methods(rows)
-    base = _method_rows(rows, _first(methods))
+    first = _first(methods)
+    base = _method_rows(rows, first)
     fig, axes = plt.subplots(1, 4, figsize=(21, 4.5))
     xs = [_x(r) for r in base]
     colors = plt.get_cmap("tab20").colors
@@ -129,14 +130,14 @@ def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
     for name in base[0].attacks:
         axes[0].plot(xs, [r.attacks[name]["auc"] for r in base], marker="o", label=name)
         axes[1].plot(xs, [r.attacks[name]["accuracy"] for r in base], marker="o", label=name)
-    axes[0].set_title(f"Attack AUC, undefended, {_first(methods)}")
-    axes[1].set_title(f"Attack balanced accuracy, undefended, {_first(methods)}")
+    axes[0].set_title(f"Attack AUC, undefended, {first}")
+    axes[1].set_title(f"Attack balanced accuracy, undefended, {first}")
     for m in methods:
         _errorbar(axes[2], _method_rows(rows, m), m)
     axes[2].set_title("Best-attack AUC per pruning method, undefended")
     for variant in dict.fromkeys(r.variant for r in rows):
-        _errorbar(axes[3], _method_rows(rows, _first(methods), variant), variant)
-    axes[3].set_title(f"Best-attack AUC per defense, {_first(methods)}")
+        _errorbar(axes[3], _method_rows(rows, first, variant), variant)
+    axes[3].set_title(f"Best-attack AUC per defense, {first}")
     for ax in axes:
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("sparsity (0 = dense)")
