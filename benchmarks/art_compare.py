@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ticketleak.attacks import Observed, Scored, shokri_attacks, threshold_attacks
-from ticketleak.defenses import softmax
+from ticketleak.tensors import softmax
 from ticketleak.greybox import leak_split
 from ticketleak.metrics import attack_metrics
 from ticketleak.store import load_arrays

@@ -9,7 +9,7 @@ heatmap, and the tables behind the `dvc plots` definitions in dvc.yaml).
 import argparse
 from pathlib import Path
 
-from ticketleak import attack_plots, params, plots, report, store
+from ticketleak import attack_plots, layout, params, plots, report, store
 from ticketleak.cli import run
 
 PER_CLASS_ATTACKS = ("shokri_sorted", "loss_global")  # plus LiRA online where it runs
@@ -24,16 +24,16 @@ def main() -> None:
     p = params.load()
     refs = p.attack.reference.defenses
     rows = report.collect(p.defense.train, p.defense.release, p.prune.methods, p.prune.sparsities, refs)
-    levels = [store.DENSE] + [store.level_name(m, s) for m in p.prune.methods for s in sorted(p.prune.sparsities)]
-    transfer = store.read_json(store.transfer_path("none"))
-    greybox = {d: store.read_json(store.greybox_path(d)) for d in p.defense.train}
-    samia = {f"{d} {lv}": store.read_json(store.samia_path(d, lv)) for d in p.attack.samia.defenses for lv in levels}
+    levels = layout.levels(p.prune.methods, p.prune.sparsities)
+    transfer = store.read_json(layout.transfer_path("none"))
+    greybox = {d: store.read_json(layout.greybox_path(d)) for d in p.defense.train}
+    samia = {f"{d} {lv}": store.read_json(layout.samia_path(d, lv)) for d in p.attack.samia.defenses for lv in levels}
     with store.staged_dir(args.plots) as tmp:
         plots.data_tables(rows, tmp)
         plots.figures(rows, transfer, tmp)
         attack_plots.greybox_figure(greybox, tmp / "greybox.png")
         attack_plots.confusion_figure(greybox["none"], tmp / "greybox_confusion.png")
-        curves = {lv: store.read_json(store.result_paths("none", lv)[0]) for lv in levels}
+        curves = {lv: store.read_json(layout.result_paths("none", lv)[0]) for lv in levels}
         attack_plots.shadow_curve_figure(curves, tmp / "shadow_curve.png")
     store.write_json(args.metrics, report.summary_metrics(rows))
     args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -42,8 +42,8 @@ def main() -> None:
     for lv in levels:
         per_class[lv] = {a: curves[lv]["per_class"][a] for a in PER_CLASS_ATTACKS}
         if "none" in refs:
-            per_class[lv]["lira_online"] = store.read_json(store.reference_paths("none", lv)[0])["per_class"]["lira_online"]
-    classes = store.read_json(store.PREPARED / "meta.json")["classes"]
+            per_class[lv]["lira_online"] = store.read_json(layout.reference_paths("none", lv)[0])["per_class"]["lira_online"]
+    classes = store.read_json(layout.PREPARED / "meta.json")["classes"]
     per_class_table = "\n".join(report.per_class_lines(per_class, [str(c) for c in classes])) + "\n"
     args.report.write_text(report.markdown(rows, transfer) + samia_table + per_class_table)
     print("\n".join(report.verdicts(rows)))

@@ -9,7 +9,7 @@ evaluated too. Each attack on the full posterior is also broken down by true cla
 results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
-from ticketleak import params, store
+from ticketleak import layout, params, store
 from ticketleak.attacks import Observed, Scored, shadow_count_curve, shokri_attacks, threshold_attacks
 from ticketleak.cli import defense_level_args, run
 from ticketleak.defenses import release
@@ -32,9 +32,9 @@ def main() -> None:
         return attacks
 
     level = args.level
-    src = store.posteriors_dir(args.defense, level)
+    src = layout.posteriors_dir(args.defense, level)
     target = store.load_arrays(src / "target.npz")
-    shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]
+    shadows = [store.load_arrays(src / f"{role}.npz") for role in layout.shadows(p.shadow.ids)]
     if target["member"].sum() != (~target["member"]).sum():
         raise ValueError("the target's evaluation set must hold as many members as non-members")
     results, scores, curves, nonadaptive = {}, {"member": target["member"], "labels": target["labels"]}, None, None
@@ -61,16 +61,16 @@ def main() -> None:
         best = max(results[rel].items(), key=lambda kv: kv[1]["auc"])
         print(f"[attack {args.defense} {level} release={rel}] best AUC {best[1]['auc']:.3f} ({best[0]})")
     if args.defense != "none":  # non-adaptive attacker: shadows trained without the defense
-        undefended = store.posteriors_dir("none", level)
+        undefended = layout.posteriors_dir("none", level)
         plain = [Observed(release(a["logits"], "none"), a["labels"], a["member"])
-                 for a in (store.load_arrays(undefended / f"{store.role_name(i)}.npz") for i in p.shadow.ids)]
+                 for a in (store.load_arrays(undefended / f"{role}.npz") for role in layout.shadows(p.shadow.ids))]
         target_obs = Observed(release(target["logits"], "none"), target["labels"], target["member"])
         attacks = fit_attacks(Observed.concat(plain), target_obs)
         nonadaptive = {name: attack_metrics(target_obs.member, a.score, a.decision, p.attack.bootstrap) for name, a in attacks.items()}
         best = max(nonadaptive.items(), key=lambda kv: kv[1]["auc"])
         print(f"[attack {args.defense} {level} non-adaptive] best AUC {best[1]['auc']:.3f} ({best[0]})")
     models = store.read_json(src / "models.json")
-    metrics_path, scores_path = store.result_paths(args.defense, level)
+    metrics_path, scores_path = layout.result_paths(args.defense, level)
     scores_path.parent.mkdir(parents=True, exist_ok=True)
     store.save_arrays(scores_path, scores)
     record = {"defense": args.defense, "level": level, "target": models["target"], "attacks": results, "per_class": per_class}

@@ -10,7 +10,7 @@ results/<defense>/greybox.json: {"defense", "levels", "sweep": {level: sweep}} (
 
 import argparse
 
-from ticketleak import params, store
+from ticketleak import layout, params, store
 from ticketleak.attacks import Observed
 from ticketleak.cli import run
 from ticketleak.defenses import release
@@ -25,10 +25,10 @@ def main() -> None:
     args = parser.parse_args()
     p = params.load()
     g = p.attack.greybox
-    levels = [store.DENSE] + [store.level_name(m, s) for m in p.prune.methods for s in sorted(p.prune.sparsities)]
+    levels = layout.levels(p.prune.methods, p.prune.sparsities)
     sweeps = {}
     for level in levels:
-        a = store.load_arrays(store.posteriors_dir(args.defense, level) / "target.npz")
+        a = store.load_arrays(layout.posteriors_dir(args.defense, level) / "target.npz")
         target = Observed(release(a["logits"], "none"), a["labels"], a["member"])
         sweep = greybox_sweep(target, list(g.fractions), g.repeats, g.seed)
         sweeps[level] = sweep
@@ -40,7 +40,7 @@ def main() -> None:
             f"{clf['accuracy']['mean']:.3f}, W1(ce) {top['wasserstein_ce']['mean']:.3f}",
             flush=True,
         )
-    store.write_json(store.greybox_path(args.defense), {"defense": args.defense, "levels": levels, "sweep": sweeps})
+    store.write_json(layout.greybox_path(args.defense), {"defense": args.defense, "levels": levels, "sweep": sweeps})
 
 
 if __name__ == "__main__":

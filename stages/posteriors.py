@@ -12,7 +12,7 @@ which only this stage loads; it is extracted even when attack.samia.enabled is f
 import numpy as np
 import torch
 
-from ticketleak import params, posteriors, runs, store
+from ticketleak import layout, params, posteriors, runs, store
 from ticketleak.cli import defense_level_args, run
 from ticketleak.samia import sensitivity
 from ticketleak.training import select_device
@@ -25,19 +25,19 @@ def main() -> None:
     p = params.load()
     samia = p.attack.samia
     level = args.level
-    roles = ["target"] + [store.role_name(i) for i in p.shadow.ids]
+    roles = [layout.TARGET, *layout.shadows(p.shadow.ids)]
     device = select_device(p.train.device)
     summary = {}
-    with store.staged_dir(store.posteriors_dir(args.defense, level)) as tmp:
+    with store.staged_dir(layout.posteriors_dir(args.defense, level)) as tmp:
         for role in roles:
-            model, info = runs.load_run(store.model_dir(args.defense, level, role))
+            model, info = runs.load_run(layout.model_dir(args.defense, level, role))
             model.to(device)  # train.device: the queries and the sensitivity run where training did
             _, members, nonmembers, _ = runs.load_role_data(role)
             arrays = posteriors.query(model, members, nonmembers)
             x = torch.cat([members[0], nonmembers[0]])  # the order of posteriors.query: members first
             # a fixed noise seed per role (target 0, shadow i: i + 1), independent of the attack's seed
             arrays["sens"] = sensitivity(
-                model, x, m=samia.queries, eps=samia.eps, seed=store.role_seed(0, role), batch_size=SENS_BATCH, device=device
+                model, x, m=samia.queries, eps=samia.eps, seed=role.seed(0), batch_size=SENS_BATCH, device=device
             ).astype(np.float32)
             store.save_arrays(tmp / f"{role}.npz", arrays)
             correct = arrays["logits"].argmax(1) == arrays["labels"]

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ticketleak import params, splits, store
+from ticketleak import layout, params, splits, store
 from ticketleak.cli import run
 from ticketleak.datasets import DatasetError, load_pool
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=store.PREPARED)
+    parser.add_argument("--out", type=Path, default=layout.PREPARED)
     args = parser.parse_args()
     p = params.load()
     d = p.data
@@ -48,7 +48,7 @@ def main() -> None:
     with store.staged_dir(args.out) as tmp:
         splits.save_split(tmp / "target.npz", target, x, y)
         for i, split in shadows.items():
-            splits.save_split(tmp / f"{store.role_name(i)}.npz", split, x, y)
+            splits.save_split(tmp / layout.shadow(i).split.name, split, x, y)
         store.write_json(tmp / "meta.json", meta)
     print(
         f"prepared {d.name}: {len(y)} samples, {len(classes)} classes; target {d.target_size} in / "

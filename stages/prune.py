@@ -10,7 +10,7 @@ models/reference/<defense>/<method>-<sparsity>/ref-<id>/).
 import argparse
 from pathlib import Path
 
-from ticketleak import params, pruning, runs, store
+from ticketleak import layout, params, pruning, runs, store
 from ticketleak.cli import add_role_args, role_of, run
 from ticketleak.defenses import training_defense
 from ticketleak.params import ParamsError
@@ -32,13 +32,13 @@ def main() -> None:
         raise ParamsError(f"prune.methods: unknown method '{args.method}' (choose from {', '.join(pruning.METHODS)})")
     p = params.load()
     role = role_of(args)
-    level = store.level_name(args.method, args.sparsity)
+    level = layout.level_name(args.method, args.sparsity)
     variant = p.defense.variants[args.defense]
     defense = training_defense(variant.kind, variant)
     _, members, nonmembers, val = runs.load_stage_data(role, p)
-    dense_dir = store.model_dir(args.defense, store.DENSE, role)
+    dense_dir = layout.model_dir(args.defense, layout.DENSE, role)
     dense, info = runs.load_run(dense_dir)
-    out = store.model_dir(args.defense, level, role)
+    out = layout.model_dir(args.defense, level, role)
     with store.staged_dir(out) as tmp:
         live = runs.live_logger(tmp)
         job = pruning.Job(

@@ -13,7 +13,7 @@ results/<defense>/<level>-reference-scores.npz (per-sample scores and the member
 import numpy as np
 import torch
 
-from ticketleak import params, runs, store
+from ticketleak import layout, params, runs, store
 from ticketleak.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics, per_class_metrics
 from ticketleak.reference import attack_scores, calibrated_thresholds, mirror, true_class_prob, tune_rmia_a
@@ -26,8 +26,8 @@ def main() -> None:
     p = params.load()
     settings = p.attack.reference
     device = select_device(p.train.device)
-    meta = store.read_json(store.PREPARED / "meta.json")
-    split = load_split(store.PREPARED / "target.npz")
+    meta = store.read_json(layout.PREPARED / "meta.json")
+    split = load_split(layout.PREPARED / "target.npz")
     cand_x, labels = runs.candidates(split)
     member = np.r_[np.ones(len(split["members_y"]), bool), np.zeros(len(split["nonmembers_y"]), bool)]
     x = to_tensor(cand_x, meta["mean"], meta["std"])
@@ -39,11 +39,11 @@ def main() -> None:
         return np.stack([predict_logits(model, v).numpy() for v in views], axis=1)
 
     def outputs(role: str) -> tuple[np.ndarray, np.ndarray]:
-        model, _ = runs.load_run(store.model_dir(args.defense, args.level, role))
+        model, _ = runs.load_run(layout.model_dir(args.defense, args.level, role))
         model.to(device)  # train.device, as training used
         return queries(model, x), queries(model, pop_x)
 
-    roles = [store.reference_role(i) for i in settings.ids]
+    roles = [layout.reference(i) for i in settings.ids]
     ref_in = np.stack([runs.reference_membership(r, len(labels), settings.seed) for r in roles])
     target, pop_target = outputs("target")
     ref, pop_ref = (np.stack(a) for a in zip(*(outputs(r) for r in roles)))
@@ -73,7 +73,7 @@ def main() -> None:
         "attacks": {"none": metrics},
         "per_class": per_class,
     }
-    path, scores_path = store.reference_paths(args.defense, args.level)
+    path, scores_path = layout.reference_paths(args.defense, args.level)
     store.save_arrays(scores_path, {"member": member, "labels": labels, "ref_in": ref_in, **scores})
     store.write_json(path, record)
     best = max(metrics.items(), key=lambda kv: kv[1]["auc"])

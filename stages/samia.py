@@ -12,9 +12,9 @@ import time
 import numpy as np
 import torch
 
-from ticketleak import params, store
+from ticketleak import layout, params, store
 from ticketleak.cli import defense_level_args, run
-from ticketleak.defenses import softmax
+from ticketleak.tensors import softmax
 from ticketleak.metrics import attack_metrics
 from ticketleak.samia import samia_attack
 
@@ -24,16 +24,16 @@ def main() -> None:
     p = params.load()
     s = p.attack.samia
     level = args.level
-    out = store.samia_path(args.defense, level)
+    out = layout.samia_path(args.defense, level)
     if not s.enabled:
         store.write_json(out, {"defense": args.defense, "level": level, "samia": None, "skipped": True})
         print(f"[samia {args.defense} {level}] skipped (attack.samia.enabled is false)")
         return
     torch.set_num_threads(1)  # a tiny Transformer: one intra-op thread avoids spin contention
-    src = store.posteriors_dir(args.defense, level)
+    src = layout.posteriors_dir(args.defense, level)
     target = store.load_arrays(src / "target.npz")
-    shadows = [store.load_arrays(src / f"{store.role_name(i)}.npz") for i in p.shadow.ids]
-    for role, a in [("target", target), *((store.role_name(i), a) for i, a in zip(p.shadow.ids, shadows))]:
+    shadows = [store.load_arrays(src / f"{role}.npz") for role in layout.shadows(p.shadow.ids)]
+    for role, a in zip([layout.TARGET, *layout.shadows(p.shadow.ids)], [target, *shadows]):
         if "sens" not in a:
             raise FileNotFoundError(f"{src / role}.npz: no sensitivities ('sens'); rerun the posteriors stage (dvc repro)")
 

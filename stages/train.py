@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 import torch
 
-from ticketleak import params, runs, store
+from ticketleak import layout, params, runs, store
 from ticketleak.cli import add_role_args, role_of, run
 from ticketleak.defended import fit_defended
 from ticketleak.defenses import TrainingDefense, training_defense
@@ -35,7 +35,7 @@ def main() -> None:
     defense = training_defense(variant.kind, variant)
     device = select_device(p.train.device)
     meta, members, nonmembers, val = runs.load_stage_data(role, p)
-    seed = store.role_seed(p.train.seed, role)
+    seed = role.seed(p.train.seed)
     dropout = p.model.dropout if defense.dropout is None else defense.dropout
 
     def fresh_model(rate: float) -> torch.nn.Module:
@@ -57,7 +57,7 @@ def main() -> None:
         if epoch == rewind_epoch:
             rewind["state"] = {k: v.detach().cpu().clone() for k, v in trained.state_dict().items()}
 
-    with store.staged_dir(store.model_dir(args.defense, store.DENSE, role)) as tmp:
+    with store.staged_dir(layout.model_dir(args.defense, layout.DENSE, role)) as tmp:
         live = runs.live_logger(tmp)
         last = fit_defended(
             model, members, nonmembers, val, runs.recipe(p.train, defense), defense, gen, device, live,
@@ -65,7 +65,7 @@ def main() -> None:
         )
         live.end()
         info = {
-            "role": role, "defense": args.defense, "defense_kind": variant.kind, "level": store.DENSE, "seed": seed,
+            "role": role, "defense": args.defense, "defense_kind": variant.kind, "level": layout.DENSE, "seed": seed,
             "arch": p.model.arch, "dropout": dropout, "channels": meta["channels"],
             "num_classes": meta["num_classes"], "image_size": meta["image_size"],
             "sparsity": 0.0, "rewind_epoch": rewind_epoch, **last,
@@ -74,7 +74,7 @@ def main() -> None:
         if teacher_logits is not None:
             extra["teacher"] = {"logits": teacher_logits}
         runs.save_run(tmp, model, info, **extra)
-        if store.is_reference(role):  # LiRA's membership row, beside the model: which candidates it saw
+        if role.is_reference:  # LiRA's membership row, beside the model: which candidates it saw
             n = len(members[1]) + len(nonmembers[1])
             np.save(tmp / "in.npy", runs.reference_membership(role, n, p.attack.reference.seed))
 

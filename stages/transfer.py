@@ -9,7 +9,7 @@ or pruned by another method (seed 002's attacker without knowledge of the prunin
 
 import argparse
 
-from ticketleak import params, store
+from ticketleak import layout, params, store
 from ticketleak.attacks import Observed
 from ticketleak.cli import run
 from ticketleak.defenses import release
@@ -21,21 +21,21 @@ def main() -> None:
     parser.add_argument("--defense", required=True)
     args = parser.parse_args()
     p = params.load()
-    levels = [store.DENSE] + [store.level_name(m, s) for m in p.prune.methods for s in sorted(p.prune.sparsities)]
+    levels = layout.levels(p.prune.methods, p.prune.sparsities)
     shadows, targets = {}, {}
     for level in levels:
-        src = store.posteriors_dir(args.defense, level)
+        src = layout.posteriors_dir(args.defense, level)
 
         def observe(role: str) -> Observed:
             a = store.load_arrays(src / f"{role}.npz")
             return Observed(release(a["logits"], "none"), a["labels"], a["member"])
 
         targets[level] = observe("target")
-        shadows[level] = Observed.concat([observe(store.role_name(i)) for i in p.shadow.ids])
+        shadows[level] = Observed.concat([observe(role.name) for role in layout.shadows(p.shadow.ids)])
     s = p.attack.shokri
     matrix = transfer_matrix(shadows, targets, s.hidden, s.max_iter, s.seed)
-    blind = blind_summary(matrix["shokri_sorted"], {lv: store.parse_level(lv)[0] for lv in levels})
-    store.write_json(store.transfer_path(args.defense), {"levels": levels, "matrix": matrix, "blind": blind})
+    blind = blind_summary(matrix["shokri_sorted"], {lv: layout.parse_level(lv)[0] for lv in levels})
+    store.write_json(layout.transfer_path(args.defense), {"levels": levels, "matrix": matrix, "blind": blind})
     for target, row in blind.items():
         print(f"[transfer {args.defense}] {target}: " + ", ".join(f"{k} AUC {v:.3f}" for k, v in row.items()))
 

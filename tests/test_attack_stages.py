@@ -15,9 +15,9 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from ticketleak import attack_plots, runs, store  # noqa: E402
+from ticketleak import attack_plots, layout, runs, store  # noqa: E402
 from ticketleak.attacks import Observed  # noqa: E402
-from ticketleak.defenses import softmax  # noqa: E402
+from ticketleak.tensors import softmax  # noqa: E402
 from ticketleak.greybox import greybox_sweep  # noqa: E402
 from ticketleak.models import build_model  # noqa: E402
 from ticketleak.samia import sensitivity  # noqa: E402
@@ -188,9 +188,9 @@ def test_posteriors_stage_saves_sensitivities(tmp_path: Path) -> None:
             arrays[f"{name}_x"], arrays[f"{name}_y"] = images(n)
             arrays[f"{name}_idx"] = np.arange(n)
         store.save_arrays(prepared / f"{role}.npz", arrays)
-        run_dir = tmp_path / store.model_dir("none", "dense", role)
+        run_dir = tmp_path / layout.model_dir("none", "dense", layout.Role.parse(role))
         run_dir.mkdir(parents=True)
-        torch.manual_seed(store.role_seed(0, role))
+        torch.manual_seed(layout.Role.parse(role).seed(0))
         model = build_model("mlp", 1, 4, 8)
         info = {"arch": "mlp", "channels": 1, "num_classes": 4, "image_size": 8, "dropout": 0.0, "sparsity": 0.0}
         runs.save_run(run_dir, model, info)
@@ -204,10 +204,10 @@ def test_posteriors_stage_saves_sensitivities(tmp_path: Path) -> None:
             assert set(out) == {"logits", "labels", "member", "loss", "sens"}
             assert out["sens"].shape == out["logits"].shape and out["sens"].dtype == np.float32
             assert (out["sens"] >= 0).all() and out["sens"].sum() > 0
-            model, _ = runs.load_run(store.model_dir("none", "dense", role))
-            _, members, nonmembers, _ = runs.load_role_data(role)
+            model, _ = runs.load_run(layout.model_dir("none", "dense", layout.Role.parse(role)))
+            _, members, nonmembers, _ = runs.load_role_data(layout.Role.parse(role))
             expected = sensitivity(model, torch.cat([members[0], nonmembers[0]]), m=p["attack"]["samia"]["queries"],
-                                   eps=p["attack"]["samia"]["eps"], seed=store.role_seed(0, role))
+                                   eps=p["attack"]["samia"]["eps"], seed=layout.Role.parse(role).seed(0))
             np.testing.assert_allclose(out["sens"], expected, rtol=1e-5, atol=1e-6)
     finally:
         os.chdir(cwd)

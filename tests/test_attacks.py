@@ -12,7 +12,7 @@ from ticketleak.attacks import (
     signals,
     threshold_attacks,
 )
-from ticketleak.defenses import softmax
+from ticketleak.tensors import softmax
 from ticketleak.metrics import attack_metrics, auc
 
 

@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import gaussian_kde
 
 from ticketleak.attacks import Observed
-from ticketleak.defenses import softmax
+from ticketleak.tensors import softmax
 from ticketleak.greybox import (
     classifier_attack,
     greybox_features,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ticketleak.defenses import softmax
+from ticketleak.tensors import softmax
 from ticketleak.metrics import auc
 from ticketleak.reference import (
     ATTACKS,

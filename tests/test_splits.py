@@ -62,7 +62,7 @@ def test_save_and_load_round_trip(tmp_path, labels):
 
 
 def test_reference_model_data_is_its_half_of_the_targets_candidates(tmp_path):
-    from ticketleak import runs, store
+    from ticketleak import layout, runs, store
     from ticketleak.splits import Split, save_split
 
     rng = np.random.default_rng(0)
@@ -70,10 +70,10 @@ def test_reference_model_data_is_its_half_of_the_targets_candidates(tmp_path):
     y = np.arange(40) % 4
     save_split(tmp_path / "target.npz", Split(np.arange(0, 10), np.arange(10, 20), np.arange(20, 24)), x, y)
     store.write_json(tmp_path / "meta.json", {"mean": [0.5], "std": [0.25]})
-    _, t_in, t_out, t_val = runs.load_role_data("target", tmp_path)
+    _, t_in, t_out, t_val = runs.load_role_data(layout.TARGET, tmp_path)
     candidates = torch.cat([t_in[0], t_out[0]])
     halves = []
-    for ref in ("ref-0", "ref-1"):
+    for ref in (layout.reference(0), layout.reference(1)):
         _, r_in, r_out, r_val = runs.load_role_data(ref, tmp_path, reference_seed=3)
         assert len(r_in[1]) == len(r_out[1]) == 10
         assert torch.equal(r_val[0], t_val[0])  # validation: the target's, which no model trains on
@@ -82,4 +82,4 @@ def test_reference_model_data_is_its_half_of_the_targets_candidates(tmp_path):
         halves.append(inside)
     assert (halves[0] ^ halves[1]).all()  # a pair splits the candidates
     with pytest.raises(ValueError, match="reference seed"):
-        runs.load_role_data("ref-0", tmp_path)
+        runs.load_role_data(layout.reference(0), tmp_path)

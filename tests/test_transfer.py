@@ -1,7 +1,7 @@
 import numpy as np
 
 from ticketleak.attacks import Observed
-from ticketleak.defenses import softmax
+from ticketleak.tensors import softmax
 from ticketleak.transfer import blind_summary, transfer_matrix
 
 

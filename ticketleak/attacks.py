@@ -96,42 +96,47 @@ def threshold_attacks(shadow: Observed, target: Observed) -> dict[str, Scored]:
     return out
 
 
+FEATURES = {  # Shokri attack features (seed 002's baselines) by variant name
+    "sorted": lambda probs, labels: -np.sort(-probs, axis=1),  # the posterior, descending ("NN")
+    "top3": lambda probs, labels: -np.sort(-probs, axis=1)[:, :3],  # its three largest (Salem 2018, "Top3-NN")
+    "label": lambda probs, labels: np.hstack([probs, np.eye(probs.shape[1])[labels]]),  # posterior, one-hot label ("NNCls")
+}
+
+
 def shokri_features(probs: np.ndarray, labels: np.ndarray, variant: str) -> np.ndarray:
-    """Attack features (seed 002's baselines): ``sorted`` posterior in descending order ("NN");
-    ``top3``, its three largest values (Salem 2018, "Top3-NN"); ``label``, the posterior then the
-    one-hot label ("NNCls")."""
-    if variant == "sorted":
-        return -np.sort(-probs, axis=1)
-    if variant == "top3":
-        return -np.sort(-probs, axis=1)[:, :3]
-    if variant == "label":
-        return np.hstack([probs, np.eye(probs.shape[1])[labels]])
-    raise ValueError(f"unknown Shokri feature variant '{variant}'")
+    """The attack features of ``variant`` (a key of :data:`FEATURES`)."""
+    if variant not in FEATURES:
+        raise ValueError(f"unknown Shokri feature variant '{variant}'")
+    return FEATURES[variant](probs, labels)
 
 
-CLASSIFIERS = ("mlp", "logreg", "linear_svm", "rbf_svm", "tree", "forest")
+def _sklearn(module: str, cls: str) -> Callable[..., object]:
+    """The scikit-learn estimator class ``module.cls``, imported when first used."""
+    import importlib
+
+    return getattr(importlib.import_module(f"sklearn.{module}"), cls)
+
+
+# Seeded scikit-learn attack models by name (Shokri 2017; seed 003 compares all but the MLP, seed 000
+# uses the MLP): each maker takes (hidden, max_iter, seed). The tree keeps 5 samples per leaf so
+# that its leaf frequencies grade the score.
+CLASSIFIERS: dict[str, Callable[[list[int], int, int], object]] = {
+    "mlp": lambda hidden, max_iter, seed: _sklearn("neural_network", "MLPClassifier")(
+        hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed),
+    "logreg": lambda hidden, max_iter, seed: _sklearn("linear_model", "LogisticRegression")(max_iter=1000, random_state=seed),
+    "linear_svm": lambda hidden, max_iter, seed: _sklearn("svm", "LinearSVC")(max_iter=10_000, random_state=seed),
+    "rbf_svm": lambda hidden, max_iter, seed: _sklearn("svm", "SVC")(kernel="rbf", gamma="scale", random_state=seed),
+    "tree": lambda hidden, max_iter, seed: _sklearn("tree", "DecisionTreeClassifier")(min_samples_leaf=5, random_state=seed),
+    "forest": lambda hidden, max_iter, seed: _sklearn("ensemble", "RandomForestClassifier")(
+        n_estimators=100, min_samples_leaf=2, random_state=seed, n_jobs=1),
+}
 
 
 def make_classifier(name: str, hidden: list[int], max_iter: int, seed: int):
-    """A seeded scikit-learn attack model (Shokri 2017; seed 003 compares all but the MLP, seed 000
-    uses the MLP). The tree keeps 5 samples per leaf so that its leaf frequencies grade the score."""
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.svm import SVC, LinearSVC
-    from sklearn.tree import DecisionTreeClassifier
-
-    makers = {
-        "mlp": lambda: MLPClassifier(hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed),
-        "logreg": lambda: LogisticRegression(max_iter=1000, random_state=seed),
-        "linear_svm": lambda: LinearSVC(max_iter=10_000, random_state=seed),
-        "rbf_svm": lambda: SVC(kernel="rbf", gamma="scale", random_state=seed),
-        "tree": lambda: DecisionTreeClassifier(min_samples_leaf=5, random_state=seed),
-        "forest": lambda: RandomForestClassifier(n_estimators=100, min_samples_leaf=2, random_state=seed, n_jobs=1),
-    }
-    if name not in makers:
+    """A fresh attack model ``name`` (a key of :data:`CLASSIFIERS`)."""
+    if name not in CLASSIFIERS:
         raise ValueError(f"unknown attack classifier '{name}'; known: {', '.join(CLASSIFIERS)}")
-    return makers[name]()
+    return CLASSIFIERS[name](hidden, max_iter, seed)
 
 
 def _fit_score(clf, x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray) -> Scored:

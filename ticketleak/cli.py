@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from ticketleak.params import ParamsError
+from ticketleak import layout
 
 
 def run(main: Callable[[], None]) -> None:
@@ -31,7 +32,7 @@ def defense_level_args(doc: str) -> argparse.Namespace:
     parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
     args = parser.parse_args()
     try:
-        store.parse_level(args.level)
+        layout.parse_level(args.level)
     except ValueError:
         parser.error(f"--level: expected dense or <method>-<sparsity>, got {args.level!r}")
     return args
@@ -48,4 +49,6 @@ def role_of(args: argparse.Namespace) -> str:
     """The role named by :func:`add_role_args`' arguments: target, shadow-<id> or ref-<id>."""
     from ticketleak import store
 
-    return store.role_name(args.shadow) if args.reference is None else store.reference_role(args.reference)
+    if args.reference is not None:
+        return layout.reference(args.reference)
+    return layout.TARGET if args.shadow is None else layout.shadow(args.shadow)

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from ticketleak import store  # noqa: E402
-from ticketleak.defenses import softmax  # noqa: E402
+from ticketleak import layout, store  # noqa: E402
+from ticketleak.tensors import softmax  # noqa: E402
 from ticketleak.reference import ATTACKS as REFERENCE_ATTACKS  # noqa: E402
 from ticketleak.report import Row  # noqa: E402
 
@@ -31,17 +31,17 @@ def _x(row: Row) -> float:
 
 def _method_rows(rows: list[Row], method: str, variant: str = "none") -> list[Row]:
     """Dense, then ``method``'s levels by sparsity, for one variant."""
-    group = [r for r in rows if r.variant == variant and r.method in (store.DENSE, method)]
+    group = [r for r in rows if r.variant == variant and r.method in (layout.DENSE, method)]
     return sorted(group, key=_x)
 
 
 def _methods(rows: list[Row]) -> list[str]:
-    return [m for m in dict.fromkeys(r.method for r in rows) if m != store.DENSE]
+    return [m for m in dict.fromkeys(r.method for r in rows) if m != layout.DENSE]
 
 
 def _first(methods: list[str]) -> str:
     """The method the single-method tables and figures follow (dense only when none is run)."""
-    return methods[0] if methods else store.DENSE
+    return methods[0] if methods else layout.DENSE
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -94,10 +94,10 @@ def _best_rocs(rows: list[Row]):
     for r in rows:
         name, _ = r.best
         if name in REFERENCE_ATTACKS:  # LiRA / RMIA keep their scores beside their own results
-            with np.load(store.reference_paths(r.defense, r.level)[1]) as f:
+            with np.load(layout.reference_paths(r.defense, r.level)[1]) as f:
                 fpr, tpr, _ = roc_curve(f["member"], f[name])
         else:
-            with np.load(store.result_paths(r.defense, r.level)[1]) as f:
+            with np.load(layout.result_paths(r.defense, r.level)[1]) as f:
                 fpr, tpr, _ = roc_curve(f["member"], f[f"{r.release}/{name}"])
         yield r, fpr, tpr
 
@@ -197,7 +197,7 @@ def _confidence_histograms(rows: list[Row], path: Path) -> None:
     fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), sharey=True, squeeze=False)
     bins = np.linspace(0, 1, 21)
     for ax, level in zip(axes[0], levels):
-        arrays = store.load_arrays(store.posteriors_dir("none", level) / "target.npz")
+        arrays = store.load_arrays(layout.posteriors_dir("none", level) / "target.npz")
         p_y = softmax(arrays["logits"].astype(np.float64))[np.arange(len(arrays["labels"])), arrays["labels"]]
         m = arrays["member"]
         ax.hist(p_y[m], bins=bins, alpha=0.6, label="members")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ticketleak.runs import Tensors
+from ticketleak.tensors import Tensors
 from ticketleak.training import predict_logits
 
 

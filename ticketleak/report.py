@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ticketleak import store
+from ticketleak import layout, store
 
 HEADLINE = ("auc", "accuracy", "tpr_at_1pct_fpr")
 
@@ -25,12 +25,12 @@ class Row:
 
     @property
     def method(self) -> str:
-        return store.parse_level(self.level)[0]
+        return layout.parse_level(self.level)[0]
 
     @property
     def asked(self) -> float:
         """The asked sparsity (0 for the dense model)."""
-        return store.parse_level(self.level)[1]
+        return layout.parse_level(self.level)[1]
 
     @property
     def variant(self) -> str:
@@ -48,11 +48,11 @@ def collect(
     """Read results/<defense>/<level>.json for every configured variant, dense first; for the
     defenses in ``reference_defenses``, LiRA and RMIA (<level>-reference.json) join the full-posterior row."""
     rows = []
-    levels = [store.DENSE] + [store.level_name(m, s) for m in methods for s in sorted(sparsities)]
+    levels = layout.levels(methods, sparsities)
     for defense in defenses:
         for level in levels:
-            result = store.read_json(store.result_paths(defense, level)[0])
-            extra = store.read_json(store.reference_paths(defense, level)[0])["attacks"]["none"] if defense in reference_defenses else {}
+            result = store.read_json(layout.result_paths(defense, level)[0])
+            extra = store.read_json(layout.reference_paths(defense, level)[0])["attacks"]["none"] if defense in reference_defenses else {}
             for rel in ["none", *releases]:
                 nonadaptive = result.get("nonadaptive") if rel == "none" else None
                 attacks = {**result["attacks"][rel], **extra} if rel == "none" else result["attacks"][rel]
@@ -174,7 +174,7 @@ def verdicts(rows: list[Row]) -> list[str]:
     out = []
     for variant in dict.fromkeys(r.variant for r in rows):
         group = [r for r in rows if r.variant == variant]
-        dense = next(r for r in group if r.level == store.DENSE)
+        dense = next(r for r in group if r.level == layout.DENSE)
         _, d = dense.best
         for r in group:
             if r is dense:

@@ -12,24 +12,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ticketleak import store
+from ticketleak import layout, store
+from ticketleak.layout import Role
+from ticketleak.tensors import Tensors
 from ticketleak.defenses import TrainingDefense, recipe_with
 from ticketleak.models import build_model, count_parameters
 from ticketleak.params import Params, TrainParams
 from ticketleak.splits import load_split, reference_half
 from ticketleak.training import Recipe, to_tensor
 
-Tensors = tuple[torch.Tensor, torch.Tensor]
 
 
-def load_role_data(role: str, prepared: Path = store.PREPARED, reference_seed: int | None = None) -> tuple[dict, Tensors, Tensors, Tensors]:
+def load_role_data(role: Role, prepared: Path = layout.PREPARED, reference_seed: int | None = None) -> tuple[dict, Tensors, Tensors, Tensors]:
     """Metadata and the role's members, non-members and validation split as normalised tensors.
 
     A reference model (``ref-<id>``, needs ``reference_seed``) trains on its half of the target's
     candidates (members, then non-members: the order of the posteriors), holds out the other half
     and validates on the target's validation split, which no reference model trains on."""
     meta = store.read_json(prepared / "meta.json")
-    split = load_split(prepared / f"{'target' if store.is_reference(role) else role}.npz")
+    split = load_split(prepared / role.split.name)
 
     def tensors(x: np.ndarray, y: np.ndarray) -> Tensors:
         return to_tensor(x, meta["mean"], meta["std"]), torch.from_numpy(y).long()
@@ -37,7 +38,7 @@ def load_role_data(role: str, prepared: Path = store.PREPARED, reference_seed: i
     def part(name: str) -> Tensors:
         return tensors(split[f"{name}_x"], split[f"{name}_y"])
 
-    if not store.is_reference(role):
+    if not role.is_reference:
         return meta, part("members"), part("nonmembers"), part("val")
     if reference_seed is None:
         raise ValueError(f"{role}: a reference model's data needs the reference seed")
@@ -46,10 +47,10 @@ def load_role_data(role: str, prepared: Path = store.PREPARED, reference_seed: i
     return meta, tensors(x[inside], y[inside]), tensors(x[~inside], y[~inside]), part("val")
 
 
-def load_stage_data(role: str, p: Params) -> tuple[dict, Tensors, Tensors, Tensors]:
+def load_stage_data(role: Role, p: Params) -> tuple[dict, Tensors, Tensors, Tensors]:
     """:func:`load_role_data` inside a stage: a reference model's halves come from
     ``attack.reference.seed``, which only the reference stages declare."""
-    return load_role_data(role, reference_seed=p.attack.reference.seed if store.is_reference(role) else None)
+    return load_role_data(role, reference_seed=p.attack.reference.seed if role.is_reference else None)
 
 
 def candidates(split: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +59,9 @@ def candidates(split: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([split["members_y"], split["nonmembers_y"]]))
 
 
-def reference_membership(role: str, n_candidates: int, seed: int) -> np.ndarray:
-    """Which candidates reference model ``role`` (``ref-<id>``) trains on."""
-    return reference_half(int(role.split("-")[1]), n_candidates, seed)
+def reference_membership(role: Role, n_candidates: int, seed: int) -> np.ndarray:
+    """Which candidates reference model ``role`` trains on."""
+    return reference_half(role.index, n_candidates, seed)
 
 
 def recipe(train: TrainParams, defense: TrainingDefense, epochs: int | None = None) -> Recipe:

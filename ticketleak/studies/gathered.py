@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ticketleak import store
+from ticketleak import layout
 from ticketleak.studies.commands import exp_name
 from ticketleak.studies.presets import Study, StudyError, get_dotted
 from ticketleak.studies.sources import Source
@@ -87,7 +87,7 @@ class RunData:
     def levels(self) -> list[str]:
         """Dense, then every ``<method>-<sparsity>`` of this run's params."""
         methods, sparsities = self.p("prune.methods", []) or [], sorted(self.p("prune.sparsities", []) or [])
-        return [store.DENSE] + [store.level_name(m, s) for m in methods for s in sparsities]
+        return [layout.DENSE] + [layout.level_name(m, s) for m in methods for s in sparsities]
 
     def structure(self, defense: str, level: str) -> float | None:
         """Fraction of filters (filter pruning) or BatchNorm channels (slimming) the target lost,
@@ -113,7 +113,7 @@ class RunData:
 def posterior_gaps(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Mean true-class confidence and sensitivity of members and non-members, their gap and the
     gap's standard error (``logits``, ``labels``, ``member``, ``sens`` as the posteriors stage writes)."""
-    from ticketleak.defenses import softmax
+    from ticketleak.tensors import softmax
 
     labels, member = np.asarray(arrays["labels"]), np.asarray(arrays["member"], dtype=bool)
     rows = np.arange(len(labels))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ticketleak import store
+from ticketleak import layout
 from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
 from ticketleak.studies.gathered import RunData
 from ticketleak.studies.verdicts import binomial_sd, verdict_line
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ticketleak.studies.report import Report
 
 
-def _gb_cells(r: RunData | None, defense: str, level: str = store.DENSE) -> dict[float, dict]:
+def _gb_cells(r: RunData | None, defense: str, level: str = layout.DENSE) -> dict[float, dict]:
     """Leaked fraction -> that fraction's grey-box results (one level of one defense)."""
     gb = (r.greybox(defense) if r else None) or {}
     sweep = gb.get("sweep", {}).get(level) or {}
@@ -61,10 +61,10 @@ def sections(rep: Report, dataset: str) -> list[str]:
 
 def _utility(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str]:
     lines = ["### The target's recipe and L2: train and test accuracy", ""] + rep.seed_setting("utility")
-    entries: list[tuple[str, dict]] = [("none", main.target("none", store.DENSE) or {})]
+    entries: list[tuple[str, dict]] = [("none", main.target("none", layout.DENSE) or {})]
     for lam, r in runs.items():
         name = _l2_name(r)
-        entries.append((np.format_float_positional(lam, trim="-"), (r.target(name, store.DENSE) if name else None) or {}))
+        entries.append((np.format_float_positional(lam, trim="-"), (r.target(name, layout.DENSE) if name else None) or {}))
     rows = []
     for label, t in entries:
         ref = rep.ref("utility", "rows", label) or {}
@@ -202,7 +202,7 @@ def _confusion(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[s
 
 def _ticket(rep: Report, main: RunData) -> list[str]:
     main_sig = rep.opts.get("main_signal", "kde_cross_entropy")
-    pruned = [lv for lv in main.levels() if lv != store.DENSE]
+    pruned = [lv for lv in main.levels() if lv != layout.DENSE]
     if not pruned:
         return []
     dense = _gb_cells(main, "none")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ticketleak import store
+from ticketleak import layout
 from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_ref, fmt_sd, table
 from ticketleak.studies.gathered import RunData
 from ticketleak.studies.verdicts import binomial_sd, judge, metric_sd, verdict_line
@@ -35,7 +35,7 @@ def sections(rep: Report, dataset: str) -> list[str]:
 
 
 def _ticket_level(rep: Report) -> str:
-    return store.level_name("lth_oneshot", float(rep.opts.get("ticket_sparsity", 0.8)))
+    return layout.level_name("lth_oneshot", float(rep.opts.get("ticket_sparsity", 0.8)))
 
 
 def _table1(rep: Report, r: RunData, attack: str) -> list[str]:
@@ -45,7 +45,7 @@ def _table1(rep: Report, r: RunData, attack: str) -> list[str]:
     lines = [f"### Table 1: attack accuracy and precision, dense vs lottery ticket ({attack}, ticket = {ticket})", ""]
     lines += rep.seed_setting("table1")
     rows, got = [], {}
-    for i, (label, level) in enumerate((("baseline (dense)", store.DENSE), (f"lottery ticket ({ticket})", ticket))):
+    for i, (label, level) in enumerate((("baseline (dense)", layout.DENSE), (f"lottery ticket ({ticket})", ticket))):
         m = r.attack("none", level, attack)
         got[level] = m
         acc, prec = (m or {}).get("accuracy"), (m or {}).get("precision")
@@ -54,7 +54,7 @@ def _table1(rep: Report, r: RunData, attack: str) -> list[str]:
         rows.append([label, fmt_sd(acc, metric_sd(m, "accuracy", r.eval_n) if m else None), fmt(ref_acc), fmt_diff(diff(acc, ref_acc)),
                      fmt(prec), fmt(ref_prec), fmt_diff(diff(prec, ref_prec)), fmt_sd((m or {}).get("auc"), (m or {}).get("auc_std"))])
     lines += table(["model", "attack acc ours (sd)", f"seed ({row_name or '-'})", "diff", "precision ours", "seed", "diff", "AUC ours (sd)"], rows)
-    d, t = got[store.DENSE], got[ticket]
+    d, t = got[layout.DENSE], got[ticket]
     a, b = (d or {}).get("accuracy"), (t or {}).get("accuracy")
     lines += ["", verdict_line("lottery tickets are as vulnerable as the dense network", rep.source("table1"),
                                f"ours ticket {fmt(b)} vs dense {fmt(a)}", b, a,
@@ -70,7 +70,7 @@ def _classifiers(rep: Report, r: RunData) -> list[str]:
     lines = [f"### Sec. 3.2.2: attack classifiers (dense and ticket {ticket})", ""] + rep.seed_setting("classifiers")
     rows, dense = [], {}
     for short, name in classifiers.items():
-        m_d, m_t = r.attack("none", store.DENSE, name), r.attack("none", ticket, name)
+        m_d, m_t = r.attack("none", layout.DENSE, name), r.attack("none", ticket, name)
         ref = rep.ref("classifiers", "accuracy", short)
         dense[short] = m_d
         acc_d = (m_d or {}).get("accuracy")
@@ -87,7 +87,7 @@ def _classifiers(rep: Report, r: RunData) -> list[str]:
 
 
 def _arch_label(r: RunData) -> str:
-    t = r.target("none", store.DENSE) or {}
+    t = r.target("none", layout.DENSE) or {}
     params_n = t.get("parameters")
     return f"{r.p('model.arch')}" + (f", {params_n:,} params" if params_n else "")
 
@@ -103,7 +103,7 @@ def _sparsity(rep: Report, runs: list[RunData], attack: str) -> list[str]:
     levels = runs[0].levels()
     rows = []
     for level in levels:
-        row = [f"{store.parse_level(level)[1]:g}"]
+        row = [f"{layout.parse_level(level)[1]:g}"]
         for i, r in enumerate(runs):
             t, m = r.target("none", level), r.attack("none", level, attack)
             ref = refs.get("first" if i == 0 else "second")
@@ -134,7 +134,7 @@ def _rise_then_drop(rep: Report, r: RunData, attack: str) -> str:
     interior = 0 < peak_i < len(points) - 1
     word = "agrees" if interior and rise == "agrees" and drop == "agrees" else (
         "inside the spread (no evidence either way)" if "inside" in rise or "inside" in drop else "disagrees")
-    return (f"- {claim} ({rep.source('sparsity')}): ours peak {peak['accuracy']:.3f} at sparsity {store.parse_level(points[peak_i][0])[1]:g} "
+    return (f"- {claim} ({rep.source('sparsity')}): ours peak {peak['accuracy']:.3f} at sparsity {layout.parse_level(points[peak_i][0])[1]:g} "
             f"(dense {first['accuracy']:.3f}: rise {rise}; highest sparsity {last['accuracy']:.3f}: drop {drop}) -> **{word}**")
 
 
@@ -148,7 +148,7 @@ def _mean_attack(r: RunData, attack: str) -> tuple[float | None, float | None]:
 
 def _larger_leaks_more(rep: Report, runs: list[RunData], attack: str) -> str:
     """Seed 000, Sec. 4.2: the larger architecture (ResNet-50) is attacked more successfully."""
-    sizes = [((r.target("none", store.DENSE) or {}).get("parameters") or 0) for r in runs]
+    sizes = [((r.target("none", layout.DENSE) or {}).get("parameters") or 0) for r in runs]
     big, small = (runs[0], runs[1]) if sizes[0] >= sizes[1] else (runs[1], runs[0])
     (a, sd_a), (b, sd_b) = _mean_attack(big, attack), _mean_attack(small, attack)
     return verdict_line("the larger network is more vulnerable (mean over sparsities)", "seed 000, Sec. 4.2",
@@ -212,7 +212,7 @@ def across(rep: Report) -> list[str]:
     lines += rep.seed_setting("classes")
     entries = []
     for r in g.present():
-        d, t = r.attack("none", store.DENSE, attack), r.attack("none", ticket, attack)
+        d, t = r.attack("none", layout.DENSE, attack), r.attack("none", ticket, attack)
         if d or t:
             entries.append((r, d, t))
     rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ticketleak import store
+from ticketleak import layout
 from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
 from ticketleak.studies.gathered import RunData
 from ticketleak.studies.verdicts import judge, metric_sd, tally_line, verdict_line
@@ -45,20 +45,20 @@ def sections(rep: Report, dataset: str) -> list[str]:
 def _methods(rep: Report, r: RunData) -> list[str]:
     lines = ["### Pruned vs original: the four pruning methods at five sparsities (undefended, shadows pruned alike)", ""]
     lines += rep.seed_setting("pruned")
-    d_name, d = _best_baseline(r, "none", store.DENSE, "attacks")
-    d_samia = r.samia("none", store.DENSE)
+    d_name, d = _best_baseline(r, "none", layout.DENSE, "attacks")
+    d_samia = r.samia("none", layout.DENSE)
     rows, words = [], {}
     for level in r.levels():
         t = r.target("none", level) or {}
         name, m = _best_baseline(r, "none", level, "attacks")
         s = r.samia("none", level)
         acc = (m or {}).get("accuracy")
-        rows.append([level, fmt(t.get("sparsity")), fmt(r.structure("none", level)) if level != store.DENSE else "-", fmt(t.get("test_acc")), fmt_diff(None if not t else t["train_acc"] - t["test_acc"]),
+        rows.append([level, fmt(t.get("sparsity")), fmt(r.structure("none", level)) if level != layout.DENSE else "-", fmt(t.get("test_acc")), fmt_diff(None if not t else t["train_acc"] - t["test_acc"]),
                      f"{fmt_sd(acc, metric_sd(m, 'accuracy', r.eval_n) if m else None)} {name or ''}", fmt((s or {}).get("accuracy")),
-                     fmt_diff(diff(acc, (d or {}).get("accuracy"))) if level != store.DENSE else "-",
-                     fmt_diff(diff((s or {}).get("accuracy"), (d_samia or {}).get("accuracy"))) if level != store.DENSE else "-"])
-        if level != store.DENSE and m and d:
-            method = store.parse_level(level)[0]
+                     fmt_diff(diff(acc, (d or {}).get("accuracy"))) if level != layout.DENSE else "-",
+                     fmt_diff(diff((s or {}).get("accuracy"), (d_samia or {}).get("accuracy"))) if level != layout.DENSE else "-"])
+        if level != layout.DENSE and m and d:
+            method = layout.parse_level(level)[0]
             words.setdefault(method, []).append(judge(m["accuracy"], d["accuracy"], metric_sd(m, "accuracy", r.eval_n), metric_sd(d, "accuracy", r.eval_n), "higher")[0])
     lines += table(["level", "weight sparsity (measured)", "filters / channels removed", "test acc", "train-test gap", "best baseline attack acc (sd)", "SAMIA acc",
                     "diff vs dense (baseline)", "diff vs dense (SAMIA)"], rows)
@@ -77,7 +77,7 @@ def _samia(rep: Report, r: RunData) -> list[str]:
         name, m = _best_baseline(r, "none", level, "attacks")
         rows.append([level, fmt_sd((s or {}).get("accuracy"), metric_sd(s, "accuracy", r.eval_n) if s else None), fmt_sd((s or {}).get("auc"), (s or {}).get("auc_std")),
                      f"{fmt((m or {}).get('accuracy'))} {name or ''}", fmt((m or {}).get("auc")), fmt_diff(diff((s or {}).get("accuracy"), (m or {}).get("accuracy")))])
-        if s and m and level != store.DENSE:
+        if s and m and level != layout.DENSE:
             words.append(judge(s["accuracy"], m["accuracy"], metric_sd(s, "accuracy", r.eval_n), metric_sd(m, "accuracy", r.eval_n), "higher")[0])
     lines += table(["level", "SAMIA acc (sd)", "SAMIA AUC (sd)", "best baseline acc", "its AUC", "SAMIA - baseline (acc)"], rows)
     lines += ["", tally_line("SAMIA beats the best baseline attack on pruned models", rep.source("samia"), words), ""]
@@ -87,16 +87,16 @@ def _samia(rep: Report, r: RunData) -> list[str]:
 def _defenses(rep: Report, r: RunData) -> list[str]:
     lines = ["### PPB against the other defenses", ""] + rep.seed_setting("ppb")
     ref = rep.ref("ppb", "accuracy")
-    pruned = [lv for lv in r.levels() if lv != store.DENSE]
+    pruned = [lv for lv in r.levels() if lv != layout.DENSE]
     rows, nonadaptive = [], {}
     for defense in r.p("defense.train", []) or []:
-        for level in [store.DENSE, *pruned]:
+        for level in [layout.DENSE, *pruned]:
             t = r.target(defense, level) or {}
             _, adaptive = _best_baseline(r, defense, level, "attacks")
             _, na = _best_baseline(r, defense, level) if defense != "none" else (None, adaptive)
             s = r.samia(defense, level)
             na_acc = (na or {}).get("accuracy")
-            if level != store.DENSE:
+            if level != layout.DENSE:
                 nonadaptive[defense] = na
             is_ppb = r.p(f"defense.variants.{defense}.kind") == "ppb"
             rows.append([defense, level, fmt(t.get("test_acc")), fmt((adaptive or {}).get("accuracy")), fmt(na_acc), fmt((s or {}).get("accuracy")),
@@ -121,7 +121,7 @@ def _gaps(rep: Report, r: RunData) -> list[str]:
     level = rep.opts["histogram_level"]
     lines = [f"### Fig. 1: member vs non-member confidence and sensitivity of the true class (`{r.run}`, undefended)", ""]
     lines += rep.seed_setting("gaps")
-    gaps = {lv: r.gaps("none", lv) for lv in (store.DENSE, level)}
+    gaps = {lv: r.gaps("none", lv) for lv in (layout.DENSE, level)}
     if any(v is None for v in gaps.values()):
         return lines + ["Not available: these come from the target's posteriors (`posteriors/`, DVC cache only), which the "
                         "local DVC cache does not hold for this run. The histogram figure is linked below.", ""]
@@ -131,8 +131,8 @@ def _gaps(rep: Report, r: RunData) -> list[str]:
             rows.append([lv, sig, fmt(v["members"]), fmt(v["nonmembers"]), fmt_sd(v["gap"], v["gap_sd"])])
     lines += table(["level", "signal", "members (mean)", "non-members (mean)", "gap (sd)"], rows)
     lines.append("")
-    for sig in gaps[store.DENSE]:
-        a, b = gaps[level].get(sig), gaps[store.DENSE][sig]
+    for sig in gaps[layout.DENSE]:
+        a, b = gaps[level].get(sig), gaps[layout.DENSE][sig]
         if a:
             # members sit below non-members in sensitivity (a negative gap): wider means a larger |gap|
             lines.append(verdict_line(f"pruning widens the {sig} gap (|members - non-members|)", rep.source("gaps"),

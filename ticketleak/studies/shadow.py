@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ticketleak import store
+from ticketleak import layout
 from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_ref, table
 from ticketleak.studies.gathered import RunData
 from ticketleak.studies.verdicts import binomial_sd, verdict_line
@@ -24,7 +24,7 @@ def _attack(rep: Report) -> str:
 def _curve_acc(r: RunData | None, k: int, attack: str, defense: str = "none") -> dict | None:
     if r is None:
         return None
-    return r.curve(defense, store.DENSE).get(k, {}).get(attack)
+    return r.curve(defense, layout.DENSE).get(k, {}).get(attack)
 
 
 def sections(rep: Report, dataset: str) -> list[str]:
@@ -66,7 +66,7 @@ def _table2(rep: Report, r: RunData) -> list[str]:
     ref = rep.ref("table2", "metrics") or {}
     clf, k_ref = rep.ref("table2", "classifier"), rep.ref("table2", "shadows")
     cells = [(short, k, m) for short, name in rep.opts.get("classifiers", {}).items()
-             for k, by_attack in r.curve("none", store.DENSE).items() for a, m in by_attack.items() if a == name]
+             for k, by_attack in r.curve("none", layout.DENSE).items() for a, m in by_attack.items() if a == name]
     if not cells:
         return []
     best = max(cells, key=lambda c: c[2]["accuracy"])
@@ -84,7 +84,7 @@ def _table2(rep: Report, r: RunData) -> list[str]:
 
 def _fig1(rep: Report, r: RunData) -> list[str]:
     attack = _attack(rep)
-    curve = r.curve("none", store.DENSE)
+    curve = r.curve("none", layout.DENSE)
     ks = sorted(k for k in curve if attack in curve[k])
     lines = [f"### Fig. 1: attack accuracy against the number of shadows (`{attack}`)", ""] + rep.seed_setting("shadows")
     if not ks:
@@ -125,7 +125,7 @@ def _table3(rep: Report, base: RunData, more: RunData) -> list[str]:
 
 def _classes(rep: Report, base: RunData, five: RunData) -> list[str]:
     attack = _attack(rep)
-    ks = sorted(k for k in base.curve("none", store.DENSE) if k >= 2)
+    ks = sorted(k for k in base.curve("none", layout.DENSE) if k >= 2)
     lines = [f"### Sec. 5.4: {base.num_classes} vs {five.num_classes} classes (`{attack}`, range over k = {ks[0] if ks else '-'}..{ks[-1] if ks else '-'})", ""]
     lines += rep.seed_setting("classes")
     rows = []
@@ -154,7 +154,7 @@ def _table4(rep: Report, r: RunData) -> list[str]:
         a, b = (_curve_acc(r, k, attack) or {}).get("accuracy"), (_curve_acc(r, k, attack, dropout) or {}).get("accuracy")
         rows.append([str(k), fmt(a), fmt(ref[0]), fmt_diff(diff(a, ref[0])), fmt(b), fmt(ref[1]), fmt_diff(diff(b, ref[1]))])
     lines += table(["shadows k", "ours no dropout", "seed", "diff", "ours dropout", "seed", "diff"], rows)
-    t_none, t_drop = r.target("none", store.DENSE) or {}, r.target(dropout, store.DENSE) or {}
+    t_none, t_drop = r.target("none", layout.DENSE) or {}, r.target(dropout, layout.DENSE) or {}
     lines += ["", f"Target train / test accuracy: no dropout {fmt(t_none.get('train_acc'))} / {fmt(t_none.get('test_acc'))}, "
               f"dropout {fmt(t_drop.get('train_acc'))} / {fmt(t_drop.get('test_acc'))}."]
     (a, sd_a), (b, sd_b) = _mean_curve(r, ks, attack), _mean_curve(r, ks, attack, dropout)

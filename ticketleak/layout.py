@@ -1,0 +1,160 @@
+"""Where everything lives: every path of the pipeline, the model roles and the pruning levels.
+
+Stages, the report and the studies all take their paths from here. A *level* is ``dense`` or
+``<method>-<sparsity>`` (``lth_oneshot-0.9``, the sparsity as DVC renders it in stage names);
+a *role* (:class:`Role`) is the target, shadow ``i`` or reference model ``j``::
+
+    data/prepared/{meta.json, target.npz, shadow-<i>.npz}
+    models/<defense>/<level>/<role>/{model.pt, info.json, live/}  (+ init.pt, rewind.pt dense; mask.pt pruned)
+    models/reference-models/<defense>/<level>/ref-<j>/           (LiRA / RMIA; + in.npy)
+    posteriors/<defense>/<level>/{<role>.npz, models.json}
+    released/<defense>/<level>/<release>/<role>.npz              (release-time defenses)
+    results/<defense>/<level>.json (+ -scores.npz, -samia.json, -reference.json, -reference-scores.npz)
+    results/<defense>/{transfer.json, greybox.json}
+    metrics/summary.json, reports/summary.md, plots/
+
+Variant names are lower-case identifiers (no '-'), so ``reference-models`` can never be one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DENSE = "dense"
+PREPARED = Path("data/prepared")
+MODELS = Path("models")
+REFERENCE_MODELS = MODELS / "reference-models"
+POSTERIORS = Path("posteriors")
+RELEASED = Path("released")
+RESULTS = Path("results")
+METRICS = Path("metrics/summary.json")
+REPORT = Path("reports/summary.md")
+PLOTS = Path("plots")
+STAGING = Path(".staging")  # unfinished outputs: ignored by Git and DVC, cleared when stale
+
+REFERENCE_SEED_OFFSET = 10_000  # reference j trains with seed base + 10000 + j: apart from any shadow's
+
+
+@dataclass(frozen=True, order=True)
+class Role:
+    """Which model of a level: ``target``, ``shadow`` ``index`` or ``reference`` ``index``."""
+
+    kind: str
+    index: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("target", "shadow", "reference"):
+            raise ValueError(f"unknown role kind {self.kind!r}")
+        if self.index < 0 or (self.kind == "target" and self.index):
+            raise ValueError(f"bad role index {self.index} for {self.kind}")
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        """``target``, ``shadow-<i>`` or ``ref-<j>``."""
+        if name == "target":
+            return TARGET
+        kind, sep, index = name.partition("-")
+        if sep and index.isdigit() and kind in ("shadow", "ref"):
+            return cls("reference" if kind == "ref" else kind, int(index))
+        raise ValueError(f"unknown role {name!r} (target, shadow-<i> or ref-<j>)")
+
+    @property
+    def name(self) -> str:
+        return "target" if self.kind == "target" else f"{'ref' if self.is_reference else 'shadow'}-{self.index}"
+
+    @property
+    def is_reference(self) -> bool:
+        return self.kind == "reference"
+
+    def seed(self, base: int) -> int:
+        """Target trains with ``base``; shadow i with ``base + i + 1``; reference j with
+        ``base + 10000 + j`` (distinct inits and batch orders)."""
+        if self.kind == "target":
+            return base
+        return base + (REFERENCE_SEED_OFFSET + self.index if self.is_reference else self.index + 1)
+
+    @property
+    def split(self) -> Path:
+        """The prepared split the role's data comes from (reference models: halves of the target's)."""
+        return PREPARED / f"{'target' if self.is_reference else self.name}.npz"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+TARGET = Role("target")
+
+
+def shadow(index: int) -> Role:
+    return Role("shadow", index)
+
+
+def reference(index: int) -> Role:
+    return Role("reference", index)
+
+
+def shadows(ids: list[int]) -> list[Role]:
+    return [shadow(i) for i in ids]
+
+
+def level_name(method: str, sparsity: float) -> str:
+    """Name of a pruned variant, ``<method>-<sparsity>`` as DVC renders it (``lth_oneshot-0.9``)."""
+    return f"{method}-{float(sparsity)!r}"
+
+
+def parse_level(level: str) -> tuple[str, float]:
+    """``dense`` -> (``dense``, 0.0); ``lth_oneshot-0.9`` -> (``lth_oneshot``, 0.9)."""
+    if level == DENSE:
+        return DENSE, 0.0
+    method, _, sparsity = level.rpartition("-")
+    return method, float(sparsity)
+
+
+def levels(methods: list[str], sparsities: list[float]) -> list[str]:
+    """Every level of a run: dense, then each method's sparsities in increasing order."""
+    return [DENSE] + [level_name(m, s) for m in methods for s in sorted(sparsities)]
+
+
+def model_dir(defense: str, level: str, role: Role) -> Path:
+    """Target and shadows: models/<defense>/<level>/<role>; reference models apart, so stages
+    reading a level's target and shadows do not depend on them."""
+    base = REFERENCE_MODELS if role.is_reference else MODELS
+    return base / defense / level / role.name
+
+
+def posteriors_dir(defense: str, level: str) -> Path:
+    return POSTERIORS / defense / level
+
+
+def posteriors_file(defense: str, level: str, role: Role) -> Path:
+    return posteriors_dir(defense, level) / f"{role.name}.npz"
+
+
+def released_dir(defense: str, level: str, release: str) -> Path:
+    """What the models of one level release under release-time variant ``release``."""
+    return RELEASED / defense / level / release
+
+
+def result_paths(defense: str, level: str) -> tuple[Path, Path]:
+    """The attack metrics (JSON, kept in Git) and the per-sample scores (.npz, DVC cache)."""
+    return RESULTS / defense / f"{level}.json", RESULTS / defense / f"{level}-scores.npz"
+
+
+def reference_paths(defense: str, level: str) -> tuple[Path, Path]:
+    """LiRA's and RMIA's metrics (JSON, kept in Git) and their per-sample scores (.npz)."""
+    return RESULTS / defense / f"{level}-reference.json", RESULTS / defense / f"{level}-reference-scores.npz"
+
+
+def samia_path(defense: str, level: str) -> Path:
+    return RESULTS / defense / f"{level}-samia.json"
+
+
+def transfer_path(defense: str) -> Path:
+    """The source x target attack-transfer matrix of one defense."""
+    return RESULTS / defense / "transfer.json"
+
+
+def greybox_path(defense: str) -> Path:
+    """The grey-box (leaked members) sweep of one defense over all levels."""
+    return RESULTS / defense / "greybox.json"
