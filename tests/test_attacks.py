@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ticketleak.attacks import (
-    CLASSIFIERS,
+    FEATURES,
     Observed,
     best_threshold,
     class_thresholds,
@@ -12,8 +12,10 @@ from ticketleak.attacks import (
     signals,
     threshold_attacks,
 )
-from ticketleak.tensors import softmax
 from ticketleak.metrics import attack_metrics, auc
+from ticketleak.params import SHOKRI_FEATURES
+from ticketleak.registry import CLASSIFIERS
+from ticketleak.tensors import softmax
 
 
 def test_signals_match_their_formulas():
@@ -93,9 +95,9 @@ def test_every_classifier_variant_runs_names_and_separates(gap):
     rng = np.random.default_rng(1)
     shadow, target = _observed(rng, 800, gap, num_classes=4), _observed(rng, 400, gap, num_classes=4)
     variants = ("sorted", "top3", "label")
-    attacks = shokri_attacks(shadow, target, [16], 300, 0, classifiers=CLASSIFIERS, variants=variants, per_class=True)
+    attacks = shokri_attacks(shadow, target, [16], 300, 0, classifiers=CLASSIFIERS.names(), variants=variants, per_class=True)
     expected = set()
-    for c in CLASSIFIERS:
+    for c in CLASSIFIERS.names():
         for v in variants:
             expected |= {f"shokri_{v}" if c == "mlp" else f"shokri_{v}_{c}", f"shokri_{v}_{c}_perclass"}
     assert set(attacks) == expected
@@ -157,3 +159,7 @@ def test_shadow_count_curve_refits_on_the_first_k_shadows():
     assert curve[2]["loss_global"] == attack_metrics(target.member, direct.score, direct.decision)
     with pytest.raises(ValueError):
         shadow_count_curve(shadows, target, [4], fit)
+
+
+def test_the_params_schema_knows_every_feature_variant():
+    assert sorted(SHOKRI_FEATURES) == sorted(FEATURES)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ticketleak.datasets import DATASETS, DatasetError, ImagePool, load_pool
+from ticketleak.datasets import DatasetError, ImagePool, load_pool
+from ticketleak.registry import DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_ZIP = Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg.zip"
@@ -62,6 +63,7 @@ def test_digits() -> None:
     assert pool.x.max() == 255 and pool.x.min() == 0
     assert pool.classes == tuple(str(i) for i in range(10))
     assert pool.y.dtype == np.int64 and set(pool.y.tolist()) == set(range(10))
+    assert len(pool.classes) == DATASETS.get("digits").NUM_CLASSES
 
 
 def test_digits_does_not_import_torch() -> None:
@@ -147,7 +149,7 @@ def test_imagefolder_needs_path() -> None:
 def test_unknown_name() -> None:
     with pytest.raises(DatasetError, match="'foo'") as info:
         load_pool("foo")
-    assert all(name in str(info.value) for name in DATASETS)
+    assert all(name in str(info.value) for name in DATASETS.names())
 
 
 @pytest.mark.parametrize("download", [True, False])

@@ -10,7 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from ticketleak.models import ARCHITECTURES, build_model, count_parameters, prunable_layers
+from ticketleak.models import build_model, count_parameters, prunable_layers
+from ticketleak.registry import ARCHITECTURES as ARCHITECTURE_REGISTRY
+
+ARCHITECTURES = ARCHITECTURE_REGISTRY.names()
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = [(1, 8), (3, 32)]
@@ -103,3 +106,9 @@ def test_same_seed_same_weights(arch: str) -> None:
 def test_count_parameters() -> None:
     model = build_model("mlp", 1, 10, 8)
     assert count_parameters(model) == (64 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_batchnorm_flag_says_whether_the_model_has_batchnorm(arch: str) -> None:
+    has = any(isinstance(m, nn.BatchNorm2d) for m in build_model(arch, 1, 10, 8).modules())
+    assert ARCHITECTURE_REGISTRY.get(arch).BATCHNORM is has

@@ -3,11 +3,10 @@ import sys
 
 import pytest
 import yaml
-
-from ticketleak import params
-from ticketleak.params import ParamsError
-
 from conftest import ROOT
+
+from ticketleak import params, schema
+from ticketleak.params import ParamsError
 
 
 def test_default_params_are_valid(raw_params):
@@ -55,7 +54,8 @@ def _set(raw, dotted, value):
         ("attack.reference.ids", [1, 2], "attack.reference.ids"),
         ("attack.reference.ids", [0, 1], "attack.reference.ids"),
         ("attack.reference.defenses", ["l2_strong"], "attack.reference.defenses"),
-        ("defense.variants.reference", {"kind": "l2", "lam": 0.1}, "defense.variants.reference"),
+        ("defense.variants.l2-strong", {"kind": "l2", "lam": 0.1}, "defense.variants.l2-strong: a variant name is lower-case"),
+        ("defense.variants.Strong", {"kind": "l2", "lam": 0.1}, "defense.variants.Strong: a variant name is lower-case"),
     ],
 )
 def test_bad_values_name_the_key(raw_params, key, value, expected):
@@ -91,7 +91,7 @@ def test_int_accepted_for_float_and_scientific_strings(raw_params):
 
 def test_partial_load_guards_undeclared_keys(raw_params):
     declared = {"train": raw_params["train"], "defense": {"variants": {"l2": raw_params["defense"]["variants"]["l2"]}}}
-    p = params._build(params.Params, declared, "", partial=True)
+    p = schema.build(params.Params, declared, "", partial=True)
     assert p.train.epochs == raw_params["train"]["epochs"]
     assert p.defense.variants["l2"].lam == raw_params["defense"]["variants"]["l2"]["lam"]
     assert set(p.defense.variants) == {"l2"}  # only the declared variant is loaded
@@ -99,6 +99,12 @@ def test_partial_load_guards_undeclared_keys(raw_params):
         _ = p.model
     with pytest.raises(ParamsError, match="reads 'defense.train'"):
         _ = p.defense.train
+
+
+def test_a_variant_may_be_named_after_a_folder_of_the_layout(raw_params):
+    raw_params["defense"]["variants"]["reference"] = {"kind": "l2", "lam": 0.1}  # reference models live apart
+    raw_params["defense"]["train"] = ["none", "reference"]
+    assert params.validate(raw_params).defense.variants["reference"].lam == 0.1
 
 
 def test_strength_sweeps_are_named_variants(raw_params):

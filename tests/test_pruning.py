@@ -1,4 +1,5 @@
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -6,7 +7,8 @@ import torch
 from ticketleak import masks as M
 from ticketleak import pruning
 from ticketleak.models import build_model, prunable_layers
-from ticketleak.params import FinetuneParams, ImpParams, InitPruneParams, RetrainParams
+from ticketleak.pruning.slimming import batchnorm_layers, slimming_masks
+from ticketleak.registry import PRUNING_METHODS
 from ticketleak.training import Recipe, fit, seed_everything
 
 RECIPE = Recipe("adam", 1e-2, 0.9, 0.0, epochs=2, batch_size=32, schedule="constant", augment=False)
@@ -27,23 +29,34 @@ def _data(n=96):
     return torch.randn(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
 
 
-def _job(method, arch="cnn", cache=None, settings=None):
+def _fit(data, seed=0):
+    """The job's ``fit`` as the prune stage builds it, without a defense: plain training."""
+
+    def fit_job(model, epochs, patience):
+        recipe = replace(RECIPE, epochs=epochs or RECIPE.epochs)
+        last = fit(model, data, data, recipe, seed_everything(seed), torch.device("cpu"), val=data if patience else None, patience=patience)
+        return {**last, "train_epochs": recipe.epochs}
+
+    return fit_job
+
+
+def _job(method, arch="cnn", cache=None, settings=None, fit=None):
     dense, init = _trained(arch)
     data = _data()
     defaults = {
-        "lth_imp": ImpParams(rate=0.5, retrain_epochs=1),
-        "finetune_l1": FinetuneParams(epochs=2, patience=1),
-        "filter_l1": FinetuneParams(epochs=2, patience=1),
-        "filter_l2": FinetuneParams(epochs=2, patience=1),
-        "slimming": FinetuneParams(epochs=2, patience=1),
-        "snip": InitPruneParams(batch=32, retrain_epochs=1),
-        "grasp": InitPruneParams(batch=32, retrain_epochs=1),
+        "lth_imp": dict(rate=0.5, retrain_epochs=1),
+        "finetune_l1": dict(epochs=2, patience=1),
+        "filter_l1": dict(epochs=2, patience=1),
+        "filter_l2": dict(epochs=2, patience=1),
+        "slimming": dict(epochs=2, patience=1),
+        "snip": dict(batch=32, retrain_epochs=1),
+        "grasp": dict(batch=32, retrain_epochs=1),
     }
     return pruning.Job(
         dense=dense, init_state=init, rewind_state=init, build=lambda: build_model(arch, 1, 10, 8),
-        train=data, test=data, val=data, recipe=RECIPE,
-        settings=settings or defaults.get(method, RetrainParams(retrain_epochs=1)),
-        scope="global", seed=0, device=torch.device("cpu"), cache=cache,
+        train=data, fit=fit or _fit(data), recipe_epochs=RECIPE.epochs, tag=repr(RECIPE),
+        settings=settings or PRUNING_METHODS.settings(method)(**defaults.get(method, dict(retrain_epochs=1))),
+        scope="global", seed=0, cache=cache,
     )
 
 
@@ -74,7 +87,7 @@ def test_global_masks_remove_the_smallest_magnitudes():
 def test_ticket_rewinds_survivors_to_init_before_retraining():
     job = _job("lth_oneshot")
     masks = M.magnitude_masks(job.dense, 0.8, "global")
-    rewound = pruning._rewound(job)
+    rewound = pruning.rewound(job)
     M.apply_masks(rewound, masks)
     for name, module in prunable_layers(rewound):
         w, m = module.weight.detach(), masks[name]
@@ -87,7 +100,8 @@ def test_pruned_weights_stay_zero_through_retraining():
     masks = M.magnitude_masks(model, 0.9, "global")
     M.apply_masks(model, masks)
     before = {n: m.weight.detach().clone() for n, m in prunable_layers(model)}
-    recipe = Recipe("sgd", 0.01, 0.9, 5e-4, epochs=2, batch_size=16, schedule="constant", augment=False, l2=1e-3)
+    # weight decay pulls on the masked weights too
+    recipe = Recipe("sgd", 0.01, 0.9, 5e-4, epochs=2, batch_size=16, schedule="constant", augment=False)
     fit(model, _data(), _data(), recipe, seed_everything(0), torch.device("cpu"))
     M.make_permanent(model)
     for name, module in prunable_layers(model):
@@ -138,25 +152,25 @@ def test_filter_pruning_removes_whole_filters_with_the_smallest_norm(method, nor
 
 def test_slimming_prunes_batchnorm_channels():
     job = _job("slimming", arch="resnet18")
-    masks, counts = M.slimming_masks(job.dense, 0.3)
+    masks, counts = slimming_masks(job.dense, 0.3)
     assert counts["channel_fraction"] == pytest.approx(0.3, abs=0.01)
     model, record = pruning.run("slimming", job, 0.3)
-    bns = dict(M.batchnorm_layers(model))
+    bns = dict(batchnorm_layers(model))
     zero = sum(int(((bns[n].weight == 0) & (bns[n].bias == 0)).sum()) for n in masks)
     assert zero == counts["bn_channels_removed"]
     assert record["bn_channels"] == counts["bn_channels"]
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     with pytest.raises(ValueError, match="BatchNorm"):
-        M.slimming_masks(_trained("cnn")[0], 0.3)
+        slimming_masks(_trained("cnn")[0], 0.3)
 
 
 def test_slimming_keeps_every_layer_alive():
     model = build_model("cnn_bn", 1, 10, 8)
     with torch.no_grad():
         model[1].weight.fill_(1e-3)  # the first BatchNorm's scales are all the smallest
-    masks, _ = M.slimming_masks(model, 0.4, scope="global")
+    masks, _ = slimming_masks(model, 0.4, scope="global")
     assert masks["1"].sum() == 1 and masks["5"].sum() > 0
-    masks, _ = M.slimming_masks(model, 0.5)  # per layer (the default): half of each layer
+    masks, _ = slimming_masks(model, 0.5)  # per layer (the default): half of each layer
     assert masks["1"].sum() == 16 and masks["5"].sum() == 32
 
 
@@ -171,12 +185,8 @@ def test_imp_round_k_reuses_round_k_minus_1(tmp_path, capsys):
     (cache,) = tmp_path.iterdir()
     assert sorted(p.name for p in cache.iterdir()) == ["round-1", "round-2"]
     calls = []
-    original = pruning.fit_defended
-    pruning.fit_defended = lambda *a, **k: calls.append(1) or original(*a, **k)
-    try:
-        model3, rec3 = pruning.run("lth_imp", _job("lth_imp", cache=tmp_path), 0.85)
-    finally:
-        pruning.fit_defended = original
+    counted = lambda *a, fit=_fit(_data()): calls.append(1) or fit(*a)  # noqa: E731
+    model3, rec3 = pruning.run("lth_imp", _job("lth_imp", cache=tmp_path, fit=counted), 0.85)
     assert "reusing IMP round 2" in capsys.readouterr().err
     assert len(calls) == 1 and rec3["imp_round"] == 3  # only round 3 trained
     assert abs(rec3["sparsity"] - 0.875) < 1e-3

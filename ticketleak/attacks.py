@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ticketleak import classifiers as attack_models
+
 EPS = 1e-30
 
 
@@ -110,35 +112,6 @@ def shokri_features(probs: np.ndarray, labels: np.ndarray, variant: str) -> np.n
     return FEATURES[variant](probs, labels)
 
 
-def _sklearn(module: str, cls: str) -> Callable[..., object]:
-    """The scikit-learn estimator class ``module.cls``, imported when first used."""
-    import importlib
-
-    return getattr(importlib.import_module(f"sklearn.{module}"), cls)
-
-
-# Seeded scikit-learn attack models by name (Shokri 2017; seed 003 compares all but the MLP, seed 000
-# uses the MLP): each maker takes (hidden, max_iter, seed). The tree keeps 5 samples per leaf so
-# that its leaf frequencies grade the score.
-CLASSIFIERS: dict[str, Callable[[list[int], int, int], object]] = {
-    "mlp": lambda hidden, max_iter, seed: _sklearn("neural_network", "MLPClassifier")(
-        hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed),
-    "logreg": lambda hidden, max_iter, seed: _sklearn("linear_model", "LogisticRegression")(max_iter=1000, random_state=seed),
-    "linear_svm": lambda hidden, max_iter, seed: _sklearn("svm", "LinearSVC")(max_iter=10_000, random_state=seed),
-    "rbf_svm": lambda hidden, max_iter, seed: _sklearn("svm", "SVC")(kernel="rbf", gamma="scale", random_state=seed),
-    "tree": lambda hidden, max_iter, seed: _sklearn("tree", "DecisionTreeClassifier")(min_samples_leaf=5, random_state=seed),
-    "forest": lambda hidden, max_iter, seed: _sklearn("ensemble", "RandomForestClassifier")(
-        n_estimators=100, min_samples_leaf=2, random_state=seed, n_jobs=1),
-}
-
-
-def make_classifier(name: str, hidden: list[int], max_iter: int, seed: int):
-    """A fresh attack model ``name`` (a key of :data:`CLASSIFIERS`)."""
-    if name not in CLASSIFIERS:
-        raise ValueError(f"unknown attack classifier '{name}'; known: {', '.join(CLASSIFIERS)}")
-    return CLASSIFIERS[name](hidden, max_iter, seed)
-
-
 def _fit_score(clf, x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray) -> Scored:
     """Fit, then score: SVMs give the signed margin (``decision_function``, member iff > 0, no
     Platt scaling), the others the member probability (member iff > 0.5)."""
@@ -178,7 +151,7 @@ def shokri_attacks(
             x_fit = shokri_features(shadow.probs, shadow.labels, variant)
             x_eval = shokri_features(target.probs, target.labels, variant)
             key = f"shokri_{variant}" if name == "mlp" else f"shokri_{variant}_{name}"
-            pooled = _fit_score(make_classifier(name, hidden, max_iter, seed), x_fit, y_fit, x_eval)
+            pooled = _fit_score(attack_models.make(name, hidden, max_iter, seed), x_fit, y_fit, x_eval)
             out[key] = pooled
             if not per_class:
                 continue
@@ -187,7 +160,7 @@ def shokri_attacks(
                 fit_c, eval_c = shadow.labels == c, target.labels == c
                 if len(np.unique(y_fit[fit_c])) < 2:
                     continue  # only one membership label in the shadows' class c: keep the pooled model
-                clf = make_classifier(name, hidden, max_iter, seed)
+                clf = attack_models.make(name, hidden, max_iter, seed)
                 s = _fit_score(clf, x_fit[fit_c], y_fit[fit_c], x_eval[eval_c])
                 score[eval_c], decision[eval_c] = s.score, s.decision
             out[f"shokri_{variant}_{name}_perclass"] = Scored(score, decision)

@@ -1,4 +1,6 @@
-"""Pruning masks: how each method scores weights, and sparsity measured from the weights.
+"""Pruning masks: the toolbox the pruning methods share (magnitude, random and filter masks,
+holding masks while training, folding them in) and sparsity measured from the weights. Scores
+used by one method alone live in that method's module (:mod:`ticketleak.pruning`).
 
 Prunable weights are the ``weight`` tensors of every Conv2d and Linear layer (biases and
 BatchNorm stay dense, as in open_lth). A mask is a dict ``{module name: bool keep-tensor}``.
@@ -10,7 +12,6 @@ the BatchNorm ``weight`` and ``bias`` of pruned channels at zero.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
@@ -19,7 +20,7 @@ from ticketleak.models import prunable_layers
 Masks = dict[str, torch.Tensor]
 
 
-def _keep_largest(scores: list[torch.Tensor], sparsity: float, scope: str) -> list[torch.Tensor]:
+def keep_largest(scores: list[torch.Tensor], sparsity: float, scope: str) -> list[torch.Tensor]:
     """Keep-masks dropping the lowest-scoring ``sparsity`` fraction, globally or per tensor.
 
     ``global`` removes exactly round(sparsity * N) entries over all tensors; ``layer`` removes
@@ -52,7 +53,7 @@ def magnitude_masks(model: nn.Module, sparsity: float, scope: str = "global", pr
         if previous is not None:
             s[~previous[name]] = -1.0
         scores.append(s)
-    return {name: k for (name, _), k in zip(layers, _keep_largest(scores, sparsity, scope))}
+    return {name: k for (name, _), k in zip(layers, keep_largest(scores, sparsity, scope))}
 
 
 def random_masks_like(masks: Masks, seed: int) -> Masks:
@@ -82,56 +83,6 @@ def filter_masks(model: nn.Module, sparsity: float, norm: int) -> tuple[Masks, d
         masks[name][drop] = False
         removed, total = removed + len(drop), total + len(norms)
     return masks, {"filters_removed": removed, "filters": total, "filter_fraction": removed / max(total, 1)}
-
-
-def batchnorm_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
-
-
-def slimming_masks(model: nn.Module, sparsity: float, scope: str = "layer") -> tuple[Masks, dict]:
-    """Network slimming (Liu et al. 2017): drop the channels with the smallest |BatchNorm scale|.
-    Keys are BatchNorm module names. The paper ranks all layers together (``global``) after
-    training with an L1 penalty on the scales, which makes them comparable; without that penalty
-    a global ranking can empty a whole layer (seen here: the digits cnn_bn lost all 32 channels of
-    its first layer at 50%), so the default ranks within each layer. A layer always keeps its
-    strongest channel."""
-    bns = batchnorm_layers(model)
-    if not bns:
-        raise ValueError("network slimming needs BatchNorm layers (cnn_bn, resnet18, resnet50, vgg16_bn, densenet121)")
-    keeps = _keep_largest([m.weight.detach().abs().cpu() for _, m in bns], sparsity, scope)
-    for keep, (_, m) in zip(keeps, bns):  # never cut a layer off entirely: keep its strongest channel
-        if not keep.any():
-            keep[m.weight.detach().abs().argmax()] = True
-    removed = sum(int((~k).sum()) for k in keeps)
-    total = sum(k.numel() for k in keeps)
-    return {n: k for (n, _), k in zip(bns, keeps)}, {"bn_channels_removed": removed, "bn_channels": total, "channel_fraction": removed / total}
-
-
-def _init_batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    model.train()
-    return F.cross_entropy(model(x), y)
-
-
-def snip_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sparsity: float) -> Masks:
-    """SNIP (Lee et al. 2019): keep the weights with the largest |g * w| on one batch at init."""
-    layers = prunable_layers(model)
-    weights = [m.weight for _, m in layers]
-    grads = torch.autograd.grad(_init_batch_loss(model, x, y), weights)
-    scores = [(g * w).abs().detach().cpu() for g, w in zip(grads, weights)]
-    return {name: k for (name, _), k in zip(layers, _keep_largest(scores, sparsity, "global"))}
-
-
-def grasp_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sparsity: float) -> Masks:
-    """GraSP (Wang et al. 2020): score S = -w * (H g) at init; remove the weights with the largest S
-    (those whose removal reduces gradient flow least)."""
-    layers = prunable_layers(model)
-    weights = [m.weight for _, m in layers]
-    grads = torch.autograd.grad(_init_batch_loss(model, x, y), weights)
-    grads_graph = torch.autograd.grad(_init_batch_loss(model, x, y), weights, create_graph=True)
-    dot = sum((g.detach() * gg).sum() for g, gg in zip(grads, grads_graph))
-    hg = torch.autograd.grad(dot, weights)
-    scores = [(w * h).detach().cpu() for w, h in zip(weights, hg)]  # = -S: keep the largest -S
-    return {name: k for (name, _), k in zip(layers, _keep_largest(scores, sparsity, "global"))}
 
 
 def apply_masks(model: nn.Module, masks: Masks) -> None:

@@ -17,15 +17,31 @@ from __future__ import annotations
 import os
 import re
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ticketleak import schema
-from ticketleak.registry import ARCHITECTURES, DATASETS, DEFENSES, PRUNING_METHODS
-from ticketleak.schema import UNDECLARED, Choice, ParamsError, Section, at_least, choice, choices, declared
+from ticketleak.recipe import Recipe
+from ticketleak.registry import (
+    ARCHITECTURES,
+    CLASSIFIERS,
+    DATASETS,
+    DEFENSES,
+    PRUNING_METHODS,
+)
+from ticketleak.schema import (
+    UNDECLARED,
+    Choice,
+    ParamsError,
+    Section,
+    choice,
+    choices,
+    declared,
+)
 
 __all__ = ["Params", "ParamsError", "Variant", "check_key", "load", "read_yaml", "validate"]
 
+SHOKRI_FEATURES = ("sorted", "label", "top3")  # the keys of ticketleak.attacks.FEATURES (a test ties them)
 NAME = re.compile(r"[a-z][a-z0-9_]*")  # variant names: they appear in stage names and folders, joined by '-'
 
 
@@ -64,17 +80,15 @@ class ModelParams(Section):
 
 
 @dataclass(frozen=True)
-class TrainParams(Section):
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    epochs: int
-    batch_size: int
-    schedule: str
-    augment: bool
+class TrainParams(Section, Recipe):
+    """The training recipe's fields (:class:`ticketleak.recipe.Recipe`), then where and with which seed."""
+
     seed: int
     device: str
+
+    def recipe(self, epochs: int | None = None) -> Recipe:
+        """The recipe these params give (``epochs`` overrides theirs); defenses are not part of it."""
+        return Recipe(**{f.name: getattr(self, f.name) for f in fields(Recipe)} | ({"epochs": epochs} if epochs else {}))
 
     def check(self) -> None:
         choice(self, "optimizer", ("sgd", "adam"))
@@ -137,19 +151,12 @@ class ShokriParams(Section):
     per_class: bool
 
     def check(self) -> None:
-        from ticketleak.attacks import CLASSIFIERS, FEATURES  # numpy only; scikit-learn loads when fitting
-
-        if declared(self, "classifiers"):
-            choices(self.classifiers, tuple(CLASSIFIERS), "attack.shokri.classifiers")
-            if "mlp" not in self.classifiers:  # also rejects []
-                raise ParamsError(
-                    "attack.shokri.classifiers: must include 'mlp' (the reference Shokri attack, "
-                    "summarised, plotted and transferred); add the others beside it"
-                )
-        if declared(self, "variants"):
-            choices(self.variants, tuple(FEATURES), "attack.shokri.variants")
-            if "sorted" not in self.variants:
-                raise ParamsError("attack.shokri.variants: must include 'sorted' (the reference Shokri attack)")
+        reference = "the reference Shokri attack, summarised, plotted and transferred; add the others beside it"
+        for key, options, required in (("classifiers", CLASSIFIERS.names(), "mlp"), ("variants", SHOKRI_FEATURES, "sorted")):
+            if declared(self, key):
+                choices(getattr(self, key), options, f"attack.shokri.{key}")
+                if required not in getattr(self, key):  # also rejects []
+                    raise ParamsError(f"attack.shokri.{key}: must include '{required}' ({reference})")
         if declared(self, "hidden") and (not self.hidden or min(self.hidden) < 1):
             raise ParamsError(f"attack.shokri.hidden: need one or more positive layer widths, got {self.hidden}")
         if declared(self, "max_iter") and self.max_iter < 1:

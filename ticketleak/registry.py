@@ -1,4 +1,4 @@
-"""Registries: a family (datasets, architectures, pruning methods, defenses) is a package whose
+"""Registries: a family (datasets, architectures, pruning methods, defenses, attack classifiers) is a package whose
 public modules are its entries.
 
 An entry is one module named after it (``ticketleak/pruning/lth_oneshot.py`` is the method
@@ -49,3 +49,4 @@ DATASETS = Registry("ticketleak.datasets", "dataset")
 ARCHITECTURES = Registry("ticketleak.models", "architecture")
 PRUNING_METHODS = Registry("ticketleak.pruning", "pruning method")
 DEFENSES = Registry("ticketleak.defenses", "defense")
+CLASSIFIERS = Registry("ticketleak.classifiers", "attack classifier")

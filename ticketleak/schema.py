@@ -27,11 +27,13 @@ from typing import Any, ClassVar
 
 import yaml
 
+from ticketleak.errors import UserError
+
 if typing.TYPE_CHECKING:
     from ticketleak.registry import Registry
 
 
-class ParamsError(ValueError):
+class ParamsError(UserError, ValueError):
     """A bad parameter: the message is one line and names the key."""
 
 
@@ -181,7 +183,7 @@ def build(cls: type[Section], raw: Any, prefix: str, partial: bool = False) -> S
         raw = {}
     if not isinstance(raw, dict):
         raise ParamsError(f"{prefix or 'params'}: expected a mapping of keys, got {raw!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     names = [f.name for f in fields(cls)]
     registered = cls.entries.names() if cls.entries is not None else ()
     where = lambda k: f"{prefix}.{k}" if prefix else k  # noqa: E731
@@ -236,11 +238,18 @@ def check_key(root: type[Section], key: str) -> None:
                 close = difflib.get_close_matches(".".join(parts[: i + 1]), options, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else f" (valid: {', '.join(options)})"
                 raise ParamsError(f"unknown params key '{key}'{hint}")
-            tp = typing.get_type_hints(tp)[part]
+            tp = _hints(tp)[part]
         elif typing.get_origin(tp) is dict:
             tp = typing.get_args(tp)[1]
         else:
             raise ParamsError(f"params key '{key}': '{'.'.join(parts[:i])}' is a value, not a section")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a section (its ``entries`` ClassVar names the Registry class)."""
+    from ticketleak.registry import Registry
+
+    return typing.get_type_hints(cls, localns={"Registry": Registry})
 
 
 def _unwrap_optional(tp: Any) -> Any:

@@ -12,7 +12,8 @@ import warnings
 
 import numpy as np
 
-from ticketleak.attacks import Observed, best_threshold, make_classifier, shokri_features, signals
+from ticketleak import classifiers
+from ticketleak.attacks import Observed, best_threshold, shokri_features, signals
 from ticketleak.metrics import auc
 
 
@@ -29,7 +30,7 @@ def transfer_matrix(
 
     out: dict = {"shokri_sorted": {}, "loss_global": {}}
     for source, shadow in shadows.items():
-        clf = make_classifier("mlp", hidden, max_iter, seed)
+        clf = classifiers.make("mlp", hidden, max_iter, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(shokri_features(shadow.probs, shadow.labels, "sorted"), shadow.member.astype(int))

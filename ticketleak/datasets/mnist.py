@@ -1,0 +1,14 @@
+"""MNIST (torchvision): 70,000 28x28 grey handwritten digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ticketleak.datasets._pool import ImagePool
+from ticketleak.datasets._torchvision import load_torchvision
+
+NUM_CLASSES = 10
+
+
+def load(root: Path, path: str | None, download: bool) -> ImagePool:
+    return load_torchvision("mnist", "MNIST", "MNIST/raw", root, download)

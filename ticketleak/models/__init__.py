@@ -1,0 +1,48 @@
+"""Image-classifier architectures, built by name through :func:`build_model`.
+
+Each architecture is one module of this package (``resnet18.py`` is ``resnet18``) with
+``build(in_channels, num_classes, image_size, dropout)`` and ``BATCHNORM`` (whether it has
+BatchNorm layers, which network slimming prunes); the names come from
+:data:`ticketleak.registry.ARCHITECTURES`, so adding one is adding one file. Shared blocks are in
+``_blocks.py``.
+
+Every model maps float inputs of shape (N, in_channels, image_size, image_size) to
+logits of shape (N, num_classes). Its prunable layers are its ``nn.Conv2d`` and
+``nn.Linear`` modules (see :func:`prunable_layers`); no parametrizations are attached.
+A dropout rate of 0 puts an ``nn.Identity`` where the ``nn.Dropout`` would go, so
+layer names do not depend on the rate. torchvision is imported only by the builders
+that need it, so the small models load quickly.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ticketleak.registry import ARCHITECTURES
+
+
+def build_model(
+    arch: str, in_channels: int, num_classes: int, image_size: int, dropout: float = 0.0
+) -> nn.Module:
+    """Build architecture ``arch`` for (N, in_channels, image_size, image_size) inputs."""
+    if arch not in ARCHITECTURES.names():
+        raise ValueError(f"unknown arch {arch!r}; valid choices: {', '.join(ARCHITECTURES.names())}")
+    if in_channels < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if image_size < 4:
+        raise ValueError(f"image_size must be >= 4, got {image_size}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return ARCHITECTURES.get(arch).build(in_channels, num_classes, image_size, float(dropout))
+
+
+def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The (name, module) pairs of every Conv2d and Linear, in ``named_modules()`` order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Total number of parameter elements (trainable or not)."""
+    return sum(p.numel() for p in model.parameters())
