@@ -1,8 +1,9 @@
 """Stage attack_dense / attack: every membership-inference attack on one defense and level.
 
 Attacks are fitted on the shadows (same defense and pruning level: the attacker adapts) and
-evaluated on the target's members against as many of its non-members, once per release
-(the full posterior, then each release-time defense such as top-k). With attack.shadow_curve,
+evaluated on the target's members against as many of its non-members, once per release: the
+full posterior (the softmax of posteriors/<defense>/<level>/), then each release-time defense such
+as top-k, as the defend stage released it (released/<defense>/<level>/<release>/). With attack.shadow_curve,
 the attacks are also refitted with the first k shadows, k = 1..K (full posterior). Under a
 training-time defense the non-adaptive attacker (undefended shadows at the same level) is
 evaluated too. Each attack on the full posterior is also broken down by true class. Writes
@@ -10,10 +11,16 @@ results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (pe
 """
 
 from ticketleak import layout, params, store
-from ticketleak.attacks import Observed, Scored, shadow_count_curve, shokri_attacks, threshold_attacks
+from ticketleak.attacks import (
+    Observed,
+    Scored,
+    shadow_count_curve,
+    shokri_attacks,
+    threshold_attacks,
+)
 from ticketleak.cli import defense_level_args, run
-from ticketleak.defenses import release
 from ticketleak.metrics import attack_metrics, per_class_metrics
+from ticketleak.tensors import softmax
 
 CURVE_METRICS = ("accuracy", "auc", "precision", "recall")
 
@@ -39,14 +46,13 @@ def main() -> None:
         raise ValueError("the target's evaluation set must hold as many members as non-members")
     results, scores, curves, nonadaptive = {}, {"member": target["member"], "labels": target["labels"]}, None, None
     for rel in ["none", *p.defense.release]:
-        variant = None if rel == "none" else p.defense.release_variants[rel]
-        kind = "none" if variant is None else variant.kind
-
-        def observe(arrays: dict) -> Observed:
-            return Observed(release(arrays["logits"], kind, variant), arrays["labels"], arrays["member"])
-
-        shadow_list = [observe(a) for a in shadows]
-        target_obs = observe(target)
+        if rel == "none":
+            shadow_list = [Observed(softmax(a["logits"]), a["labels"], a["member"]) for a in shadows]
+            target_obs = Observed(softmax(target["logits"]), target["labels"], target["member"])
+        else:
+            released = layout.released_dir(args.defense, level, rel)
+            shadow_list = [Observed(**store.load_arrays(released / f"{role}.npz")) for role in layout.shadows(p.shadow.ids)]
+            target_obs = Observed(**store.load_arrays(released / "target.npz"))
         attacks = fit_attacks(Observed.concat(shadow_list), target_obs)
         results[rel] = {
             name: attack_metrics(target_obs.member, a.score, a.decision, p.attack.bootstrap)
@@ -62,9 +68,9 @@ def main() -> None:
         print(f"[attack {args.defense} {level} release={rel}] best AUC {best[1]['auc']:.3f} ({best[0]})")
     if args.defense != "none":  # non-adaptive attacker: shadows trained without the defense
         undefended = layout.posteriors_dir("none", level)
-        plain = [Observed(release(a["logits"], "none"), a["labels"], a["member"])
+        plain = [Observed(softmax(a["logits"]), a["labels"], a["member"])
                  for a in (store.load_arrays(undefended / f"{role}.npz") for role in layout.shadows(p.shadow.ids))]
-        target_obs = Observed(release(target["logits"], "none"), target["labels"], target["member"])
+        target_obs = Observed(softmax(target["logits"]), target["labels"], target["member"])
         attacks = fit_attacks(Observed.concat(plain), target_obs)
         nonadaptive = {name: attack_metrics(target_obs.member, a.score, a.decision, p.attack.bootstrap) for name, a in attacks.items()}
         best = max(nonadaptive.items(), key=lambda kv: kv[1]["auc"])

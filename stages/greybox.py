@@ -13,8 +13,8 @@ import argparse
 from ticketleak import layout, params, store
 from ticketleak.attacks import Observed
 from ticketleak.cli import run
-from ticketleak.defenses import release
 from ticketleak.greybox import greybox_sweep
+from ticketleak.tensors import softmax
 
 MAIN_ATTACK = "kde_cross_entropy"
 
@@ -29,7 +29,7 @@ def main() -> None:
     sweeps = {}
     for level in levels:
         a = store.load_arrays(layout.posteriors_dir(args.defense, level) / "target.npz")
-        target = Observed(release(a["logits"], "none"), a["labels"], a["member"])
+        target = Observed(softmax(a["logits"]), a["labels"], a["member"])
         sweep = greybox_sweep(target, list(g.fractions), g.repeats, g.seed)
         sweeps[level] = sweep
         top = sweep["results"][f"{max(g.fractions):g}"]

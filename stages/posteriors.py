@@ -14,7 +14,6 @@ import torch
 
 from ticketleak import layout, params, posteriors, runs, store
 from ticketleak.cli import defense_level_args, run
-from ticketleak.samia import sensitivity
 from ticketleak.training import select_device
 
 SENS_BATCH = 1024  # samples per sensitivity batch (each batch is queried queries + 1 times)
@@ -36,12 +35,12 @@ def main() -> None:
             arrays = posteriors.query(model, members, nonmembers)
             x = torch.cat([members[0], nonmembers[0]])  # the order of posteriors.query: members first
             # a fixed noise seed per role (target 0, shadow i: i + 1), independent of the attack's seed
-            arrays["sens"] = sensitivity(
+            arrays["sens"] = posteriors.sensitivity(
                 model, x, m=samia.queries, eps=samia.eps, seed=role.seed(0), batch_size=SENS_BATCH, device=device
             ).astype(np.float32)
             store.save_arrays(tmp / f"{role}.npz", arrays)
             correct = arrays["logits"].argmax(1) == arrays["labels"]
-            summary[role] = {
+            summary[role.name] = {
                 "train_acc": float(correct[arrays["member"]].mean()),
                 "test_acc": float(correct[~arrays["member"]].mean()),
                 "sparsity": info["sparsity"],

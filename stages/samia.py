@@ -14,9 +14,9 @@ import torch
 
 from ticketleak import layout, params, store
 from ticketleak.cli import defense_level_args, run
-from ticketleak.tensors import softmax
 from ticketleak.metrics import attack_metrics
 from ticketleak.samia import samia_attack
+from ticketleak.tensors import softmax
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     shadows = [store.load_arrays(src / f"{role}.npz") for role in layout.shadows(p.shadow.ids)]
     for role, a in zip([layout.TARGET, *layout.shadows(p.shadow.ids)], [target, *shadows]):
         if "sens" not in a:
-            raise FileNotFoundError(f"{src / role}.npz: no sensitivities ('sens'); rerun the posteriors stage (dvc repro)")
+            raise FileNotFoundError(f"{src / role.name}.npz: no sensitivities ('sens'); rerun the posteriors stage (dvc repro)")
 
     def cat(key: str) -> np.ndarray:
         return np.concatenate([a[key] for a in shadows])

@@ -15,8 +15,7 @@ import torch
 
 from ticketleak import layout, params, runs, store
 from ticketleak.cli import add_role_args, role_of, run
-from ticketleak.defended import fit_defended
-from ticketleak.defenses import TrainingDefense, training_defense
+from ticketleak.defenses import Data, dropout_rate, fit_defended, needs_teacher
 from ticketleak.models import build_model
 from ticketleak.training import fit, predict_logits, seed_everything, select_device
 
@@ -32,20 +31,20 @@ def main() -> None:
         raise params.ParamsError(f"prune.rewind_epoch: {rewind_epoch} is past train.epochs ({p.train.epochs})")
     role = role_of(args)
     variant = p.defense.variants[args.defense]
-    defense = training_defense(variant.kind, variant)
     device = select_device(p.train.device)
     meta, members, nonmembers, val = runs.load_stage_data(role, p)
     seed = role.seed(p.train.seed)
-    dropout = p.model.dropout if defense.dropout is None else defense.dropout
+    dropout = dropout_rate(variant, p.model.dropout)
+    recipe = p.train.recipe()
 
     def fresh_model(rate: float) -> torch.nn.Module:
         return build_model(p.model.arch, meta["channels"], meta["num_classes"], meta["image_size"], rate)
 
     teacher_logits = None
-    if defense.needs_teacher:  # the undefended model, trained exactly as the `none` variant trains it
+    if needs_teacher(variant):  # the undefended model, trained exactly as the `none` variant trains it
         gen = seed_everything(seed)
         teacher = fresh_model(p.model.dropout)
-        fit(teacher, members, nonmembers, runs.recipe(p.train, TrainingDefense()), gen, device, label=f"{role} teacher")
+        fit(teacher, members, nonmembers, recipe, gen, device, label=f"{role} teacher")
         teacher_logits = predict_logits(teacher, members[0])
 
     gen = seed_everything(seed)
@@ -59,13 +58,13 @@ def main() -> None:
 
     with store.staged_dir(layout.model_dir(args.defense, layout.DENSE, role)) as tmp:
         live = runs.live_logger(tmp)
+        data = Data(members, nonmembers, val, teacher_logits)
         last = fit_defended(
-            model, members, nonmembers, val, runs.recipe(p.train, defense), defense, gen, device, live,
-            f"{role} {args.defense} dense", snapshot, teacher_logits,
+            model, data, recipe, variant, gen, device, logger=live, label=f"{role} {args.defense} dense", on_epoch_end=snapshot
         )
         live.end()
         info = {
-            "role": role, "defense": args.defense, "defense_kind": variant.kind, "level": layout.DENSE, "seed": seed,
+            "role": role.name, "defense": args.defense, "defense_kind": variant.kind, "level": layout.DENSE, "seed": seed,
             "arch": p.model.arch, "dropout": dropout, "channels": meta["channels"],
             "num_classes": meta["num_classes"], "image_size": meta["image_size"],
             "sparsity": 0.0, "rewind_epoch": rewind_epoch, **last,

@@ -12,7 +12,7 @@ import argparse
 from ticketleak import layout, params, store
 from ticketleak.attacks import Observed
 from ticketleak.cli import run
-from ticketleak.defenses import release
+from ticketleak.tensors import softmax
 from ticketleak.transfer import blind_summary, transfer_matrix
 
 
@@ -28,7 +28,7 @@ def main() -> None:
 
         def observe(role: str) -> Observed:
             a = store.load_arrays(src / f"{role}.npz")
-            return Observed(release(a["logits"], "none"), a["labels"], a["member"])
+            return Observed(softmax(a["logits"]), a["labels"], a["member"])
 
         targets[level] = observe("target")
         shadows[level] = Observed.concat([observe(role.name) for role in layout.shadows(p.shadow.ids)])

@@ -17,10 +17,10 @@ torch = pytest.importorskip("torch")
 
 from ticketleak import attack_plots, layout, runs, store  # noqa: E402
 from ticketleak.attacks import Observed  # noqa: E402
-from ticketleak.tensors import softmax  # noqa: E402
 from ticketleak.greybox import greybox_sweep  # noqa: E402
 from ticketleak.models import build_model  # noqa: E402
-from ticketleak.samia import sensitivity  # noqa: E402
+from ticketleak.posteriors import sensitivity  # noqa: E402
+from ticketleak.tensors import softmax  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -4,11 +4,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT
+
+from ticketleak.defenses.topk import top_k
+from ticketleak.tensors import softmax
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +62,14 @@ def test_attack_reports_the_non_adaptive_attacker(workdir):
         _stage(workdir, "train.py", "--defense", "none", *shadow)
         _stage(workdir, "prune.py", "--defense", "none", "--method", "lth_oneshot", "--sparsity", "0.8", *shadow)
     _stage(workdir, "posteriors.py", "--defense", "none", "--level", "lth_oneshot-0.8")
+    _stage(workdir, "defend.py", "--defense", "early_stop", "--level", "lth_oneshot-0.8")
+    assert sorted(p.name for p in (workdir / "released/early_stop/lth_oneshot-0.8").iterdir()) == ["round", "topk"]
+    for role in ("target", "shadow-0"):  # topk with k = 1 (params.yaml): the label only
+        released = np.load(workdir / f"released/early_stop/lth_oneshot-0.8/topk/{role}.npz")
+        posterior = np.load(workdir / f"posteriors/early_stop/lth_oneshot-0.8/{role}.npz")
+        assert sorted(released.files) == ["labels", "member", "probs"]
+        assert np.array_equal(released["probs"], top_k(softmax(posterior["logits"]), 1))
+        assert np.array_equal(released["member"], posterior["member"]) and np.array_equal(released["labels"], posterior["labels"])
     _stage(workdir, "attack.py", "--defense", "early_stop", "--level", "lth_oneshot-0.8")
     result = json.loads((workdir / "results/early_stop/lth_oneshot-0.8.json").read_text())
     assert set(result["attacks"]) == {"none", "topk", "round"}

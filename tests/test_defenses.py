@@ -1,10 +1,37 @@
-import numpy as np
-import torch
+import sys
+from pathlib import Path
 
-from ticketleak.defenses import release, softmax, top_k, training_defense
-from ticketleak.params import Variant
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ticketleak import schema
+from ticketleak.defenses import Data, dropout_rate, fit_defended, needs_teacher, release
+from ticketleak.defenses.distill import distillation_loss
+from ticketleak.defenses.l2 import l2_penalty
+from ticketleak.defenses.ppb import ppb_penalty
+from ticketleak.defenses.round import round_posteriors
+from ticketleak.defenses.topk import top_k
 from ticketleak.models import build_model
-from ticketleak.training import l2_penalty
+from ticketleak.params import DefenseParams, ParamsError, Variant
+from ticketleak.registry import DEFENSES
+from ticketleak.tensors import softmax
+from ticketleak.training import Hook, Recipe, batch_loss, seed_everything
+
+
+def variant(kind: str, **settings) -> Variant:
+    """A checked variant, as params builds it (``defense.variants.v``)."""
+    return Variant(kind, schema.build(DEFENSES.settings(kind), settings, "defense.variants.v"))
+
+
+def hook(kind: str, data: Data | None = None, **settings) -> Hook:
+    v = variant(kind, **settings)
+    data = data or Data((torch.zeros(4, 1), torch.zeros(4).long()), (torch.zeros(4, 1), torch.zeros(4).long()))
+    return DEFENSES.get(kind).hook(v.settings, data, BASE, torch.Generator().manual_seed(0), torch.device("cpu"))
+
+
+BASE = Recipe("sgd", 0.1, 0.9, 0.0, 3, 16, "none", False)
 
 
 def test_top_k_keeps_k_entries_in_order_and_renormalises():
@@ -22,16 +49,45 @@ def test_top_k_keeps_k_entries_in_order_and_renormalises():
 
 def test_release_none_is_the_softmax():
     logits = np.array([[1.0, 2.0, 3.0]])
-    assert np.allclose(release(logits, "none"), softmax(logits))
-    assert np.allclose(release(logits, "topk", type("S", (), {"k": 2})()), [[0, np.e / (np.e + np.e**2), np.e**2 / (np.e + np.e**2)]])
+    assert np.allclose(release(logits), softmax(logits)) and np.array_equal(release(logits, "none"), release(logits))
+    assert np.allclose(release(logits, variant("topk", k=2)), [[0, np.e / (np.e + np.e**2), np.e**2 / (np.e + np.e**2)]])
+    assert release(logits.astype(np.float32), variant("topk", k=2)).dtype == np.float32  # dtype of the softmax
+    with pytest.raises(ValueError, match="not a release-time"):
+        release(logits, variant("l2", lam=0.1))
 
 
-def test_training_defenses_change_only_their_knob():
-    assert training_defense("none", None).l2 == 0 and training_defense("none", None).dropout is None
-    l2 = training_defense("l2", Variant("l2", lam=0.01))
-    assert l2.l2 == 0.01 and l2.dropout is None
-    drop = training_defense("dropout", Variant("dropout", rate=0.5))
-    assert drop.dropout == 0.5 and drop.l2 == 0
+def test_release_imports_no_torch():
+    import subprocess
+
+    code = ("import sys, numpy as np; from ticketleak.defenses import release; from ticketleak.params import Variant; "
+            "from ticketleak import schema; from ticketleak.registry import DEFENSES; "
+            "v = Variant('round', schema.build(DEFENSES.settings('round'), {'decimals': 1}, 'x')); "
+            "release(np.zeros((2, 3)), v); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_each_kind_declares_when_and_what_training_needs():
+    when = {k: DEFENSES.get(k).WHEN for k in DEFENSES.names()}
+    assert {k for k, w in when.items() if w == "release"} == {"topk", "round"}
+    assert {k for k, w in when.items() if w == "train"} == {
+        "none", "l2", "dropout", "early_stop", "label_smoothing", "distill", "advreg", "ppb", "dpsgd"}
+    assert dropout_rate(variant("dropout", rate=0.5), 0.1) == 0.5 and dropout_rate(variant("l2", lam=0.1), 0.1) == 0.1
+    assert needs_teacher(variant("distill", alpha=0.5, temperature=2.0)) and not needs_teacher(variant("none"))
+    assert DEFENSES.get("early_stop").patience(variant("early_stop", patience=3).settings) == 3
+    assert hasattr(DEFENSES.get("dpsgd"), "fit") and not hasattr(DEFENSES.get("none"), "hook")
+
+
+@pytest.mark.parametrize("kind, bad, key", [
+    ("l2", {"lam": 0.0}, "lam"), ("dropout", {"rate": 1.0}, "rate"), ("label_smoothing", {"epsilon": 1.0}, "epsilon"),
+    ("ppb", {"lam": -1}, "lam"), ("distill", {"alpha": 2, "temperature": 1}, "alpha"),
+    ("distill", {"alpha": 0.5, "temperature": 0}, "temperature"), ("advreg", {"theta": 1, "steps": 0}, "steps"),
+    ("early_stop", {"patience": 0}, "patience"), ("dpsgd", {"clip": 1, "noise": 1, "delta": 0}, "delta"),
+    ("dpsgd", {"clip": 1, "noise": 0, "delta": 1e-5}, "noise"), ("topk", {"k": 0}, "k"), ("round", {"decimals": -1}, "decimals"),
+])
+def test_settings_reject_bad_strengths_naming_the_key(kind, bad, key):
+    with pytest.raises(ParamsError, match=rf"^defense\.variants\.v\.{key}: must be"):
+        variant(kind, **bad)
 
 
 def test_l2_penalty_is_the_sum_of_squared_weights():
@@ -40,69 +96,17 @@ def test_l2_penalty_is_the_sum_of_squared_weights():
     assert torch.isclose(l2_penalty(model), expected)
 
 
-# ---------------------------------------------------------------------------------------------
-# New training-time defenses, rounding, and the name -> defense mapping.
-
-from types import SimpleNamespace as NS  # noqa: E402
-
-import pytest  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from ticketleak.defenses import TrainingDefense, recipe_with, round_posteriors  # noqa: E402
-from ticketleak.training import Recipe, batch_loss, distillation_loss, ppb_penalty  # noqa: E402
-
-BASE = Recipe("sgd", 0.1, 0.9, 0.0, 3, 16, "none", False)
-
-
-def test_training_defense_maps_every_name_to_its_knobs_only():
-    cases = [
-        ("none", None, TrainingDefense()),
-        ("l2", NS(lam=0.01), TrainingDefense(l2=0.01)),
-        ("dropout", NS(rate=0.5), TrainingDefense(dropout=0.5)),
-        ("label_smoothing", NS(epsilon=0.1), TrainingDefense(label_smoothing=0.1)),
-        ("ppb", NS(lam=4), TrainingDefense(ppb=4.0)),
-        ("distill", NS(alpha=0.7, temperature=3), TrainingDefense(distill_alpha=0.7, distill_temperature=3.0)),
-        ("advreg", NS(theta=1.0, steps=5), TrainingDefense(advreg_theta=1.0, advreg_steps=5)),
-        ("early_stop", NS(patience=3), TrainingDefense(patience=3)),
-        ("dpsgd", NS(clip=1.0, noise=1.1, delta=1e-5), TrainingDefense(dp_clip=1.0, dp_noise=1.1, dp_delta=1e-5)),
-    ]
-    for name, settings, expected in cases:
-        assert training_defense(name, settings) == expected, name
-    assert training_defense("dpsgd", NS(clip=1.0, noise=1.1, delta=1e-5)).private
-    assert not any(d.private for n, _, d in cases if n != "dpsgd")
-    assert training_defense("distill", NS(alpha=0.5, temperature=2)).needs_teacher
-    assert training_defense("advreg", NS(theta=1, steps=1)).needs_reference
-    for name, bad in [
-        ("label_smoothing", NS(epsilon=1.0)), ("ppb", NS(lam=-1)), ("distill", NS(alpha=2, temperature=1)),
-        ("advreg", NS(theta=1, steps=0)), ("early_stop", NS(patience=0)), ("dpsgd", NS(clip=1, noise=1, delta=0)), ("dpsgd", NS(clip=1, noise=0, delta=1e-5)),
-        ("nope", NS()),
-    ]:
-        with pytest.raises(ValueError):
-            training_defense(name, bad)
-
-
-def test_recipe_with_applies_the_loss_knobs_and_keeps_the_rest():
-    d = TrainingDefense(l2=0.01, label_smoothing=0.1, ppb=4, distill_alpha=0.5, distill_temperature=2,
-                        advreg_theta=1.0, advreg_steps=3, patience=5, dp_clip=1.0)
-    r = recipe_with(BASE, d)
-    assert (r.l2, r.label_smoothing, r.ppb, r.distill_alpha, r.distill_temperature, r.advreg_theta, r.advreg_steps) == (
-        0.01, 0.1, 4, 0.5, 2, 1.0, 3)
-    assert r.__dict__ | {k: BASE.__dict__[k] for k in ("l2", "label_smoothing", "ppb", "distill_alpha",
-                                                      "distill_temperature", "advreg_theta", "advreg_steps")} == BASE.__dict__
-    assert recipe_with(BASE, TrainingDefense()) == BASE
-
-
 def test_rounding_keeps_at_most_decimals_decimals_without_renormalising():
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(200, 10)) * 3
     probs = softmax(logits)
     for d in (0, 1, 2, 4):
-        out = release(logits, "round", NS(decimals=d))
+        out = release(logits, variant("round", decimals=d))
         scaled = out * 10**d
         assert np.allclose(scaled, np.round(scaled), atol=1e-6)  # at most d decimals
         assert np.abs(out - probs).max() <= 0.5 * 10**-d + 1e-12  # nearest value
         assert (out >= 0).all() and (out <= 1).all()
-    out = release(logits, "round", NS(decimals=1))
+    out = release(logits, variant("round", decimals=1))
     assert not np.allclose(out.sum(1), 1)  # not renormalised (some rows drift by the rounding)
     assert np.allclose(out.sum(1), 1, atol=10 * 0.05)
     assert np.array_equal(round_posteriors(np.array([[0.123456, 0.876544]]), 3), [[0.123, 0.877]])
@@ -134,19 +138,6 @@ def test_ppb_penalty_matches_a_hand_computation_and_has_gradients():
     assert torch.isclose(ppb_penalty(odd), got.detach())  # the odd last row is dropped
 
 
-def test_label_smoothing_changes_the_loss_by_the_formula():
-    gen = torch.Generator().manual_seed(0)
-    logits, y = torch.randn(8, 5, generator=gen), torch.randint(0, 5, (8,), generator=gen)
-    model = torch.nn.Linear(2, 2)
-    eps = 0.2
-    logp = F.log_softmax(logits, 1)
-    nll = -logp[torch.arange(8), y].mean()
-    uniform = -logp.mean(1).mean()
-    smoothed = batch_loss(model, logits, y, Recipe(**{**BASE.__dict__, "label_smoothing": eps}))
-    assert torch.isclose(smoothed, (1 - eps) * nll + eps * uniform)
-    assert torch.equal(batch_loss(model, logits, y, BASE), F.cross_entropy(logits, y))
-
-
 def test_distillation_loss_is_the_formula_and_reduces_to_ce():
     gen = torch.Generator().manual_seed(0)
     s, t = torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen)
@@ -158,5 +149,130 @@ def test_distillation_loss_is_the_formula_and_reduces_to_ce():
     assert torch.isclose(distillation_loss(s, t, y, alpha, temp), expected)
     assert torch.equal(distillation_loss(s, t, y, 0.0, temp), F.cross_entropy(s, y))
     assert distillation_loss(t, t, y, 1.0, temp).abs() < 1e-6  # the teacher itself: no loss
-    r = Recipe(**{**BASE.__dict__, "distill_alpha": alpha, "distill_temperature": temp})
-    assert torch.isclose(batch_loss(torch.nn.Linear(1, 1), s, y, r, teacher=t), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Each training-time defense's hook changes the batch loss exactly as its formula says.
+
+
+def _batch(n: int = 8, c: int = 5):
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(n, c, generator=gen), torch.randint(0, c, (n,), generator=gen), torch.arange(n)
+
+
+def test_hooks_change_the_loss_by_their_formula():
+    logits, y, idx = _batch()
+    model = build_model("mlp", 1, 5, 4)
+    ce = F.cross_entropy(logits, y)
+    assert torch.equal(batch_loss(model, logits, y, idx), ce)
+    # l2: + lam * sum of squared Conv/Linear weights
+    squares = sum((m.weight**2).sum() for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)))
+    assert torch.equal(batch_loss(model, logits, y, idx, [hook("l2", lam=0.01)]), ce + 0.01 * l2_penalty(model))
+    assert torch.isclose(batch_loss(model, logits, y, idx, [hook("l2", lam=0.01)]) - ce, 0.01 * squares)
+    # ppb: + lam * KL(sorted second half || sorted first half); lam = 0 adds nothing
+    assert torch.equal(batch_loss(model, logits, y, idx, [hook("ppb", lam=4.0)]), ce + 4.0 * ppb_penalty(logits))
+    assert torch.equal(batch_loss(model, logits, y, idx, [hook("ppb", lam=0.0)]), ce)
+    # label smoothing: (1 - eps) * NLL + eps * mean over classes of -log p
+    logp = F.log_softmax(logits, 1)
+    nll, uniform = -logp[torch.arange(8), y].mean(), -logp.mean(1).mean()
+    assert torch.isclose(batch_loss(model, logits, y, idx, [hook("label_smoothing", epsilon=0.2)]), 0.8 * nll + 0.2 * uniform)
+    # distill: the distillation loss against the batch's rows of the teacher's logits
+    teacher = torch.randn(20, 5, generator=torch.Generator().manual_seed(1))
+    rows = torch.tensor([3, 1, 4, 15, 9, 2, 6, 5])
+    data = Data((torch.zeros(20, 1), torch.zeros(20).long()), (torch.zeros(4, 1), torch.zeros(4).long()), teacher=teacher)
+    got = batch_loss(model, logits, y, rows, [hook("distill", data, alpha=0.7, temperature=3.0)])
+    assert torch.equal(got, distillation_loss(logits, teacher[rows], y, 0.7, 3.0))
+    with pytest.raises(ValueError, match="teacher"):
+        hook("distill", alpha=0.7, temperature=3.0)
+    # the kinds without a hook leave the cross-entropy as it is
+    assert not any(hasattr(DEFENSES.get(k), "hook") for k in ("none", "dropout", "early_stop", "dpsgd"))
+
+
+def test_advreg_hook_trains_h_before_the_step_and_adds_minus_theta_bce():
+    x = torch.randn(32, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    yy = torch.randint(0, 5, (32,), generator=torch.Generator().manual_seed(3))
+    data = Data((x[:16], yy[:16]), (x[16:], yy[16:]), val=(x[16:], yy[16:]))
+    model = build_model("mlp", 1, 5, 4)
+    h = hook("advreg", data, theta=0.5, steps=2)
+    h.before_step(model)  # builds and trains the inference model
+    logits, y, idx = model(x[:8]), yy[:8], torch.arange(8)
+    out = h.attack(torch.cat([F.softmax(logits, 1), F.one_hot(y, 5).float()], 1)).squeeze(1)
+    expected = F.cross_entropy(logits, y) - 0.5 * F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+    assert torch.isclose(batch_loss(model, logits, y, idx, [h]), expected)
+    assert type(hook("advreg", data, theta=0.0, steps=1)) is Hook  # theta = 0: plain training
+    with pytest.raises(ValueError, match="reference"):
+        hook("advreg", Data(data.train, data.test), theta=1.0, steps=1)
+
+
+def test_hooks_compose_in_order():
+    logits, y, idx = _batch()
+    model = build_model("mlp", 1, 5, 4)
+    hooks = [hook("label_smoothing", epsilon=0.1), hook("ppb", lam=2.0), hook("l2", lam=1e-3)]
+    expected = F.cross_entropy(logits, y, label_smoothing=0.1) + 2.0 * ppb_penalty(logits) + 1e-3 * l2_penalty(model)
+    assert torch.equal(batch_loss(model, logits, y, idx, hooks), expected)
+
+
+def test_fit_defended_uses_the_variants_patience_and_teacher():
+    x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = (x.mean((1, 2, 3)) > 0).long()
+    data = Data((x[:40], y[:40]), (x[40:], y[40:]), val=(x[40:], y[40:]))
+    recipe = Recipe("sgd", 0.05, 0.9, 0.0, 3, 16, "none", False)
+    last = fit_defended(build_model("mlp", 1, 2, 8), data, recipe, variant("early_stop", patience=1), seed_everything(0),
+                        torch.device("cpu"))
+    assert 1 <= last["best_epoch"] <= 3
+    assert "best_epoch" not in fit_defended(build_model("mlp", 1, 2, 8), data, recipe, variant("none"), seed_everything(0), torch.device("cpu"))
+    with pytest.raises(ValueError, match="teacher"):
+        fit_defended(build_model("mlp", 1, 2, 8), data, recipe, variant("distill", alpha=0.5, temperature=2.0),
+                     seed_everything(0), torch.device("cpu"))
+    with pytest.raises(ValueError, match="not a training-time"):
+        fit_defended(build_model("mlp", 1, 2, 8), data, recipe, variant("topk", k=1), seed_everything(0), torch.device("cpu"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Adding a release-time defense is one file.
+
+NEW_KIND = '''"""A test release-time defense: probabilities scaled by a factor."""
+from dataclasses import dataclass
+
+from ticketleak.schema import Section, at_least
+
+WHEN = "release"
+
+
+@dataclass(frozen=True)
+class Settings(Section):
+    scale: float
+
+    def check(self) -> None:
+        at_least(self, "scale", 0, strict=True)
+
+
+def release(probs, s):
+    return probs * s.scale
+'''
+
+
+def test_a_release_variant_is_one_file(raw_params):
+    path = Path(sys.modules["ticketleak.defenses"].__file__).parent / "zz_test.py"
+    try:
+        path.write_text(NEW_KIND)
+        DEFENSES.names.cache_clear()
+        raw = raw_params["defense"]
+        raw["release_variants"]["half"] = {"kind": "zz_test", "scale": 0.5}
+        raw["release"] = [*raw["release"], "half"]
+        d = schema.build(DefenseParams, raw, "defense")
+        assert d.release == ["topk", "round", "half"] and d.release_variants["half"].when == "release"
+        logits = np.array([[0.0, 1.0]])
+        assert np.allclose(release(logits, d.release_variants["half"]), 0.5 * softmax(logits))
+        raw["release_variants"]["half"]["scale"] = -1
+        with pytest.raises(ParamsError, match=r"defense\.release_variants\.half\.scale: must be > 0"):
+            schema.build(DefenseParams, raw, "defense")
+        raw["release_variants"]["half"]["scale"] = 0.5
+        raw["variants"]["half"] = {"kind": "zz_test", "scale": 0.5}  # a release kind among training variants
+        with pytest.raises(ParamsError, match="not a train-time defense"):
+            schema.build(DefenseParams, raw, "defense")
+    finally:
+        path.unlink(missing_ok=True)
+        sys.modules.pop("ticketleak.defenses.zz_test", None)
+        DEFENSES.names.cache_clear()
+    assert "zz_test" not in DEFENSES.names()

@@ -10,8 +10,12 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ticketleak import masks as M
+from ticketleak import schema
+from ticketleak.defenses import Data, fit_defended
+from ticketleak.defenses.dpsgd import fit_private
 from ticketleak.models import build_model
-from ticketleak.privacy import fit_private
+from ticketleak.params import ParamsError, Variant
+from ticketleak.registry import DEFENSES
 from ticketleak.training import Recipe, fit, seed_everything
 
 pytest.importorskip("opacus")
@@ -31,7 +35,7 @@ def _private(arch="mlp", recipe=RECIPE, clip=1.0, noise=1.0, sparsity=0.0, seed=
     masks = M.magnitude_masks(model, sparsity) if sparsity else None
     if masks:
         M.apply_masks(model, masks)
-    last = fit_private(model, _data(), _data(64, 2), recipe, gen, CPU, clip, noise, 1e-5, **kw)
+    last = fit_private(model, _data(), _data(64, 2), recipe, gen, CPU, clip=clip, noise=noise, delta=1e-5, **kw)
     return model, masks, last
 
 
@@ -49,7 +53,7 @@ def test_epsilon_is_finite_grows_with_epochs_and_shrinks_with_noise():
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn", "lenet5"])
 def test_masks_held_stay_exactly_zero_and_the_model_comes_back_plain(arch):
-    recipe = replace(RECIPE, augment=True, l2=1e-3, optimizer="adam", lr=1e-2)
+    recipe = replace(RECIPE, augment=True, optimizer="adam", lr=1e-2)
     model, masks, _ = _private(arch, recipe, sparsity=0.7)
     assert type(model) is nn.Sequential  # not a GradSampleModule
     modules = dict(model.named_modules())
@@ -80,8 +84,8 @@ def test_dense_model_keeps_its_keys_and_same_seed_gives_same_weights():
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_without_noise_or_clipping_it_is_plain_full_batch_training(arch):
     # batch = N: Poisson sampling with q = 1 takes every sample; with clip = inf and noise 0 the
-    # DP-SGD step is the plain step on the masked model (l2, momentum and weight decay included).
-    recipe = replace(RECIPE, batch_size=128, epochs=3, l2=1e-3, lr=0.5)
+    # DP-SGD step is the plain step on the masked model (momentum and weight decay included).
+    recipe = replace(RECIPE, batch_size=128, epochs=3, lr=0.5)
     private, masks, _ = _private(arch, recipe, clip=1e6, noise=0.0, sparsity=0.6)
     gen = seed_everything(0)
     plain = build_model(arch, 1, 4, 8)
@@ -104,11 +108,21 @@ def test_batchnorm_is_replaced_by_groupnorm_in_place():
     assert "1.running_mean" not in model.state_dict()
 
 
-def test_rejects_defenses_without_per_sample_gradients_and_bad_settings():
-    with pytest.raises(ValueError, match="ppb"):
-        _private(recipe=replace(RECIPE, ppb=4.0))
+def test_rejects_bad_settings():
     with pytest.raises(ValueError):
         _private(clip=0.0)
+    for bad, key in (({"clip": 0.0, "noise": 1.0, "delta": 1e-5}, "clip"), ({"clip": 1.0, "noise": 1.0, "delta": 1.0}, "delta")):
+        with pytest.raises(ParamsError, match=rf"defense\.variants\.dpsgd\.{key}"):
+            schema.build(DEFENSES.settings("dpsgd"), bad, "defense.variants.dpsgd")
+
+
+def test_the_dpsgd_variant_trains_privately_through_fit_defended():
+    settings = schema.build(DEFENSES.settings("dpsgd"), {"clip": 1.0, "noise": 1.0, "delta": 1e-5}, "defense.variants.dpsgd")
+    gen = seed_everything(0)
+    model = build_model("mlp", 1, 4, 8)
+    last = fit_defended(model, Data(_data(), _data(64, 2)), RECIPE, Variant("dpsgd", settings), gen, CPU)
+    _, _, direct = _private()
+    assert last == direct and math.isfinite(last["epsilon"])  # the same run as fit_private's
 
 
 def test_early_stopping_and_epoch_callback_compose():

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from ticketleak.metrics import auc
-from ticketleak.samia import SamiaNet, samia_attack, samia_features, sensitivity
+from ticketleak.posteriors import sensitivity
+from ticketleak.samia import SamiaNet, samia_attack, samia_features
 
 
 @pytest.fixture(autouse=True)

@@ -14,13 +14,11 @@ import torch
 
 from ticketleak import layout, store
 from ticketleak.layout import Role
-from ticketleak.tensors import Tensors
-from ticketleak.defenses import TrainingDefense, recipe_with
 from ticketleak.models import build_model, count_parameters
-from ticketleak.params import Params, TrainParams
+from ticketleak.params import Params
 from ticketleak.splits import load_split, reference_half
-from ticketleak.training import Recipe, to_tensor
-
+from ticketleak.tensors import Tensors
+from ticketleak.training import to_tensor
 
 
 def load_role_data(role: Role, prepared: Path = layout.PREPARED, reference_seed: int | None = None) -> tuple[dict, Tensors, Tensors, Tensors]:
@@ -62,20 +60,6 @@ def candidates(split: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def reference_membership(role: Role, n_candidates: int, seed: int) -> np.ndarray:
     """Which candidates reference model ``role`` trains on."""
     return reference_half(role.index, n_candidates, seed)
-
-
-def recipe(train: TrainParams, defense: TrainingDefense, epochs: int | None = None) -> Recipe:
-    """The training recipe from ``train`` params, the defense's loss-side knobs and an epoch override."""
-    return recipe_with(Recipe(
-        optimizer=train.optimizer,
-        lr=train.lr,
-        momentum=train.momentum,
-        weight_decay=train.weight_decay,
-        epochs=epochs or train.epochs,
-        batch_size=train.batch_size,
-        schedule=train.schedule,
-        augment=train.augment,
-    ), defense)
 
 
 def live_logger(run_dir: Path):

@@ -1,19 +1,12 @@
-"""Training and evaluation: one recipe for target, shadows and ticket retraining.
+"""The training loop: one recipe for target, shadows and ticket retraining.
 
-Besides plain cross-entropy training, :func:`fit` runs the training-time defenses of
-ALGORITHMS.md section 4 when the recipe turns them on (all default off and compose freely):
-
-* ``l2``: ``+ l2 * sum w^2`` over Conv/Linear weights (:func:`l2_penalty`, seed 004);
-* ``label_smoothing``: cross-entropy against ``(1 - eps) * onehot + eps / C`` (Szegedy et al. 2016);
-* ``ppb``: pair-based posterior balancing, ``+ lam * ppb_penalty(z)`` (:func:`ppb_penalty`, seed 002);
-* ``distill_alpha``/``distill_temperature``: knowledge distillation from precomputed teacher
-  logits (:func:`distillation_loss`, Hinton et al. 2015 as used by ML-Doctor, seed 004);
-* ``advreg_theta``/``advreg_steps``: adversarial regularisation (:class:`AdvReg`, Nasr et al. 2018);
-* early stopping on a validation split (``val`` + ``patience``; seed 002).
-
-DP-SGD needs per-sample gradients and lives in :mod:`ticketleak.privacy`.
-All of them work while a pruning mask is held through ``torch.nn.utils.prune``: losses are
-computed on the masked forward pass, so pruned weights get zero gradient and stay zero.
+:func:`fit` trains with cross-entropy; a defense (:mod:`ticketleak.defenses`) plugs in through
+:class:`Hook` objects: a hook may replace the cross-entropy (:meth:`Hook.loss`, the first one
+that returns a loss wins), add a term to it (:meth:`Hook.term`, added in hook order) and act
+before every step (:meth:`Hook.before_step`). Early stopping on a validation split (``val`` +
+``patience``) and an epoch-end callback complete the interface. Everything works while a
+pruning mask is held through ``torch.nn.utils.prune``: losses are computed on the masked forward
+pass, so pruned weights get zero gradient and stay zero.
 """
 
 from __future__ import annotations
@@ -22,8 +15,7 @@ import math
 import os
 import random
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -31,33 +23,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketleak.models import prunable_layers
+from ticketleak.recipe import Recipe
+from ticketleak.tensors import Tensors
 
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that shapes one training run (built from ``train`` params and the defense)."""
-
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    epochs: int
-    batch_size: int
-    schedule: str
-    augment: bool
-    l2: float = 0.0  # explicit L2 penalty on Conv/Linear weights (seed 004's defense)
-    label_smoothing: float = 0.0  # epsilon of label-smoothed cross-entropy (0: plain CE)
-    ppb: float = 0.0  # lambda of the PPB penalty (0: off; seed 002 uses 4)
-    distill_alpha: float = 0.0  # weight of the distillation term (0: off; needs fit(teacher_logits=))
-    distill_temperature: float = 1.0  # softmax temperature T of distillation
-    advreg_theta: float = 0.0  # weight of the adversarial-regularisation term (0: off; needs fit(reference=))
-    advreg_steps: int = 1  # inference-model steps k per classifier step
+__all__ = ["Recipe", "fit"]  # Recipe is re-exported: the trainer's input
 
 
 class Logger(Protocol):
     def log_metric(self, name: str, value: float) -> None: ...
     def next_step(self) -> None: ...
+
+
+EpochCallback = Callable[[int, nn.Module], None]
+
+
+class Hook:
+    """One defense's part in :func:`fit`. Every method is optional: the base changes nothing.
+
+    ``idx`` is the batch's row indices into the training set (for per-sample side data such as
+    a teacher's logits)."""
+
+    def before_step(self, model: nn.Module) -> None:
+        """Runs before the classifier's forward pass of every batch."""
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor | None:
+        """The batch loss in place of the cross-entropy (None: keep it)."""
+        return None
+
+    def term(self, model: nn.Module, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor | None:
+        """A term added to the batch loss (None: nothing)."""
+        return None
 
 
 def select_device(name: str) -> torch.device:
@@ -92,7 +87,7 @@ def to_tensor(x: np.ndarray, mean: list[float], std: list[float]) -> torch.Tenso
     return (t - m) / s
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random crop with 4-pixel zero padding and random horizontal flip, per sample."""
     n, _, h, w = x.shape
     padded = F.pad(x, (4, 4, 4, 4))
@@ -104,187 +99,34 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
-def l2_penalty(model: nn.Module) -> torch.Tensor:
-    """Sum of squared Conv/Linear weights (masked weights when pruning is applied)."""
-    return sum((m.weight**2).sum() for _, m in prunable_layers(model))  # type: ignore[return-value]
-
-
-def ppb_penalty(logits: torch.Tensor) -> torch.Tensor:
-    """Pair-based posterior balancing (seed 002, per the authors' ``train_defend_ppb``).
-
-    Sort every row of the batch logits ``z`` (B x C) in descending order, split the batch into
-    its first half A and second half B (an odd last row is dropped) and return
-    ``mean_i KL(softmax(B_i) || softmax(A_i))``: small when all samples' sorted posteriors look
-    alike, whichever class they favour. Not detached: gradients flow into both halves.
-    Batches of fewer than two rows give 0. The caller multiplies by lambda (``Recipe.ppb``).
-    """
-    half = logits.shape[0] // 2
-    if half == 0:
-        return logits.new_zeros(())
-    ranked = logits.sort(dim=1, descending=True).values
-    a, b = ranked[:half], ranked[half : 2 * half]
-    # F.kl_div(log q, log p, log_target=True) = sum p (log p - log q) = KL(p || q); batchmean: / half
-    return F.kl_div(F.log_softmax(a, 1), F.log_softmax(b, 1), reduction="batchmean", log_target=True)
-
-
-def distillation_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    y: torch.Tensor,
-    alpha: float,
-    temperature: float,
-    label_smoothing: float = 0.0,
-) -> torch.Tensor:
-    """Knowledge distillation (Hinton et al. 2015; ML-Doctor's defense, seed 004):
-
-    ``KL(softmax(t/T) || softmax(s/T)) * T^2 * alpha + CE(s, y) * (1 - alpha)``, the KL averaged
-    over the batch. ``alpha = 0`` is plain cross-entropy; the teacher is not trained (detached).
-    """
-    ce = F.cross_entropy(student_logits, y, label_smoothing=label_smoothing)
-    if alpha == 0:
-        return ce
-    t = teacher_logits.detach()
-    kl = F.kl_div(
-        F.log_softmax(student_logits / temperature, 1), F.log_softmax(t / temperature, 1),
-        reduction="batchmean", log_target=True,
-    )
-    return kl * (temperature**2 * alpha) + ce * (1 - alpha)
-
-
-def _advreg_features(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The inference model's input: the full posterior p and the one-hot label y, side by side."""
-    return torch.cat([F.softmax(logits, 1), F.one_hot(y, logits.shape[1]).to(logits.dtype)], 1)
-
-
-class AdvReg:
-    """Adversarial regularisation (Nasr, Shokri & Houmansadr, CCS 2018), min-max training.
-
-    An inference model h (MLP on ``[p, onehot(y)]``: 2C -> 64 -> 64 -> 1, Adam lr 1e-3) learns to
-    tell members (training batch, label 1) from non-members (the ``reference`` set, label 0).
-    Before every classifier step, :meth:`train_attack` runs ``steps`` steps of h on freshly
-    drawn member and reference batches (the classifier in eval mode, its posteriors detached);
-    the classifier then minimises ``CE - theta * BCE(h([p, y]), 1)`` on its own batch
-    (:meth:`penalty`), i.e. it maximises h's loss on members (Nasr's ``CE + lambda * log h``).
-
-    Deterministic and side-effect free for the rest of training: h is initialised and its
-    batches drawn from a private generator seeded from ``gen.initial_seed()``, so neither ``gen``
-    nor the global RNG (dropout masks) is consumed.
-    """
-
-    def __init__(
-        self,
-        train: tuple[torch.Tensor, torch.Tensor],
-        reference: tuple[torch.Tensor, torch.Tensor],
-        theta: float,
-        steps: int,
-        batch_size: int,
-        gen: torch.Generator,
-        device: torch.device,
-    ) -> None:
-        self.train, self.reference = train, reference
-        self.theta, self.steps, self.batch_size, self.device = theta, steps, batch_size, device
-        self.seed = (gen.initial_seed() * 1_000_003 + 0xADF) % 2**63
-        self.gen = torch.Generator().manual_seed(self.seed)
-        self.attack: nn.Module | None = None
-        self.opt: torch.optim.Optimizer | None = None
-
-    def _build(self, num_classes: int) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.attack = nn.Sequential(
-                nn.Linear(2 * num_classes, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
-            ).to(self.device)
-        self.opt = torch.optim.Adam(self.attack.parameters(), lr=1e-3)
-
-    def _draw(self, data: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(0, len(data[0]), (min(self.batch_size, len(data[0])),), generator=self.gen)
-        return data[0][idx].to(self.device), data[1][idx].to(self.device)
-
-    def train_attack(self, model: nn.Module) -> float:
-        """``steps`` updates of h on (member batch -> 1, reference batch -> 0); returns the last loss."""
-        was_training = model.training
-        model.eval()
-        loss = torch.zeros(())
-        for _ in range(self.steps):
-            (xm, ym), (xr, yr) = self._draw(self.train), self._draw(self.reference)
-            with torch.no_grad():
-                feats = torch.cat([_advreg_features(model(xm), ym), _advreg_features(model(xr), yr)])
-            if self.attack is None:
-                self._build(feats.shape[1] // 2)
-            target = torch.cat([torch.ones(len(xm)), torch.zeros(len(xr))]).to(self.device)
-            loss = F.binary_cross_entropy_with_logits(self.attack(feats).squeeze(1), target)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-        model.train(was_training)
-        return float(loss.detach())
-
-    def penalty(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``-theta * BCE(h([p, y]), 1)`` on the classifier's batch (gradients reach the classifier only)."""
-        assert self.attack is not None, "train_attack first"
-        for p in self.attack.parameters():
-            p.requires_grad_(False)
-        try:
-            out = self.attack(_advreg_features(logits, y)).squeeze(1)
-        finally:
-            for p in self.attack.parameters():
-                p.requires_grad_(True)
-        return -self.theta * F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-
-
-def check_recipe(r: Recipe) -> None:
-    """Reject defense settings outside their range (a clear error instead of odd training)."""
-    if not 0 <= r.label_smoothing < 1:
-        raise ValueError(f"recipe.label_smoothing must be in [0, 1), got {r.label_smoothing}")
-    if r.ppb < 0 or r.l2 < 0 or r.advreg_theta < 0:
-        raise ValueError(f"recipe: l2, ppb and advreg_theta must be >= 0, got {r.l2}, {r.ppb}, {r.advreg_theta}")
-    if not 0 <= r.distill_alpha <= 1:
-        raise ValueError(f"recipe.distill_alpha must be in [0, 1], got {r.distill_alpha}")
-    if r.distill_temperature <= 0:
-        raise ValueError(f"recipe.distill_temperature must be > 0, got {r.distill_temperature}")
-    if r.advreg_steps < 1:
-        raise ValueError(f"recipe.advreg_steps must be >= 1, got {r.advreg_steps}")
-
-
-def batch_loss(
-    model: nn.Module,
-    logits: torch.Tensor,
-    y: torch.Tensor,
-    recipe: Recipe,
-    teacher: torch.Tensor | None = None,
-    advreg: AdvReg | None = None,
-) -> torch.Tensor:
-    """The training loss of one batch under ``recipe``: (label-smoothed) CE or the distillation
-    loss, plus the PPB, L2 and adversarial-regularisation terms that are switched on."""
-    if recipe.distill_alpha > 0:
-        assert teacher is not None
-        loss = distillation_loss(
-            logits, teacher, y, recipe.distill_alpha, recipe.distill_temperature, recipe.label_smoothing
-        )
-    else:
-        loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
-    if recipe.ppb > 0:
-        loss = loss + recipe.ppb * ppb_penalty(logits)
-    if recipe.l2 > 0:
-        loss = loss + recipe.l2 * l2_penalty(model)
-    if advreg is not None:
-        loss = loss + advreg.penalty(logits, y)
-    return loss
-
-
-def _optimizer(model: nn.Module, r: Recipe) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, r: Recipe) -> torch.optim.Optimizer:
     if r.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
     return torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
 
 
-def _scheduler(opt: torch.optim.Optimizer, r: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:
+def make_scheduler(opt: torch.optim.Optimizer, r: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:
     if r.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs)
     if r.schedule == "step":
         milestones = [max(1, r.epochs // 2), max(1, (3 * r.epochs) // 4)]
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
     return None
+
+
+def batch_loss(
+    model: nn.Module, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, hooks: Sequence[Hook] = ()
+) -> torch.Tensor:
+    """The training loss of one batch: cross-entropy (or the first hook's replacement), plus
+    every hook's term, in hook order."""
+    loss = next((out for out in (h.loss(logits, y, idx) for h in hooks) if out is not None), None)
+    if loss is None:
+        loss = F.cross_entropy(logits, y)
+    for hook in hooks:
+        term = hook.term(model, logits, y, idx)
+        if term is not None:
+            loss = loss + term
+    return loss
 
 
 @torch.no_grad()
@@ -302,18 +144,18 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
 
 
 class EpochTracker:
-    """Per-epoch bookkeeping shared by :func:`fit` and :func:`ticketleak.privacy.fit_private`:
+    """Per-epoch bookkeeping shared by :func:`fit` and DP-SGD (:mod:`ticketleak.defenses.dpsgd`):
     evaluate, log, print, keep the best-validation weights and decide on early stopping."""
 
     def __init__(
         self,
         model: nn.Module,
-        train: tuple[torch.Tensor, torch.Tensor],
-        test: tuple[torch.Tensor, torch.Tensor],
+        train: Tensors,
+        test: Tensors,
         epochs: int,
         logger: Logger | None,
         label: str,
-        val: tuple[torch.Tensor, torch.Tensor] | None,
+        val: Tensors | None,
         patience: int | None,
     ) -> None:
         self.model, self.train, self.test, self.epochs = model, train, test, epochs
@@ -371,44 +213,29 @@ class EpochTracker:
 
 def fit(
     model: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor],
+    train: Tensors,
+    test: Tensors,
     recipe: Recipe,
     gen: torch.Generator,
     device: torch.device,
+    *,
+    hooks: Sequence[Hook] = (),
     logger: Logger | None = None,
     label: str = "train",
-    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    val: Tensors | None = None,
     patience: int | None = None,
-    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
-    teacher_logits: torch.Tensor | None = None,
-    reference: tuple[torch.Tensor, torch.Tensor] | None = None,
+    on_epoch_end: EpochCallback | None = None,
 ) -> dict[str, float]:
     """Train ``model`` in place; log per-epoch train/test loss and accuracy; return the final figures.
 
-    With ``val``, the weights of the epoch with the lowest validation loss are kept, and
-    training stops after ``patience`` epochs without improvement (early stopping).
-    The loss is :func:`batch_loss` under ``recipe``. ``teacher_logits`` (N x C, aligned row by row
-    with ``train``; indexed with the same batch indices) is required when
-    ``recipe.distill_alpha > 0``; ``reference`` (non-member x, y, e.g. the validation split) when
-    ``recipe.advreg_theta > 0``. With augmentation the teacher's logits stay those of the
-    un-augmented images (precomputed soft labels).
+    The batch loss is :func:`batch_loss` under ``hooks``. With ``val``, the weights of the epoch
+    with the lowest validation loss are kept, and training stops after ``patience`` epochs
+    without improvement (early stopping). ``on_epoch_end(epoch, model)`` runs after every epoch.
     """
-    check_recipe(recipe)
     x, y = train
-    teacher = None
-    if recipe.distill_alpha > 0:
-        if teacher_logits is None or len(teacher_logits) != len(x):
-            raise ValueError("recipe.distill_alpha > 0 needs teacher_logits with one row per training sample")
-        teacher = teacher_logits.detach()
     model.to(device)
-    advreg = None
-    if recipe.advreg_theta > 0:
-        if reference is None:
-            raise ValueError("recipe.advreg_theta > 0 needs a non-member reference set (fit(reference=(x, y)))")
-        advreg = AdvReg(train, reference, recipe.advreg_theta, recipe.advreg_steps, recipe.batch_size, gen, device)
-    opt = _optimizer(model, recipe)
-    sched = _scheduler(opt, recipe)
+    opt = make_optimizer(model, recipe)
+    sched = make_scheduler(opt, recipe)
     tracker = EpochTracker(model, train, test, recipe.epochs, logger, label, val, patience)
     for epoch in range(1, recipe.epochs + 1):
         model.train()
@@ -417,12 +244,11 @@ def fit(
             idx = order[start : start + recipe.batch_size]
             xb, yb = x[idx], y[idx]
             if recipe.augment:
-                xb = _augment(xb, gen)
+                xb = augment(xb, gen)
             xb, yb = xb.to(device), yb.to(device)
-            if advreg is not None:
-                advreg.train_attack(model)
-            tb = teacher[idx].to(device) if teacher is not None else None
-            loss = batch_loss(model, model(xb), yb, recipe, tb, advreg)
+            for hook in hooks:
+                hook.before_step(model)
+            loss = batch_loss(model, model(xb), yb, idx, hooks)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -39,18 +39,39 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
-from ticketleak.models import prunable_layers
-from ticketleak.training import EpochTracker, Logger, Recipe, _augment, _optimizer, _scheduler, check_recipe
+from ticketleak.schema import Section, at_least, within
+from ticketleak.tensors import Tensors
+from ticketleak.training import (
+    EpochCallback,
+    EpochTracker,
+    Logger,
+    Recipe,
+    augment,
+    make_optimizer,
+    make_scheduler,
+)
 
-Tensors = tuple[torch.Tensor, torch.Tensor]
+WHEN = "train"
 HeldMask = tuple[nn.Module, str, torch.Tensor]  # (module, "weight" | "bias", float 0/1 mask)
+
+
+@dataclass(frozen=True)
+class Settings(Section):
+    clip: float  # per-sample clipping norm C
+    noise: float  # noise multiplier sigma
+    delta: float  # delta at which epsilon is reported
+
+    def check(self) -> None:
+        at_least(self, "clip", 0, strict=True)
+        at_least(self, "noise", 0, strict=True)
+        within(self, "delta", 0, 1, "()")
 
 
 def fold_masks(model: nn.Module) -> list[HeldMask]:
@@ -101,6 +122,7 @@ def fit_private(
     recipe: Recipe,
     gen: torch.Generator,
     device: torch.device,
+    *,
     clip: float,
     noise: float,
     delta: float,
@@ -108,7 +130,7 @@ def fit_private(
     label: str = "dpsgd",
     val: Tensors | None = None,
     patience: int | None = None,
-    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    on_epoch_end: EpochCallback | None = None,
     accountant: str = "rdp",
 ) -> dict[str, float]:
     """Train ``model`` in place with DP-SGD (see the module docstring); return the last-epoch
@@ -116,19 +138,14 @@ def fit_private(
     run, also logged per epoch as ``privacy/epsilon``; ``inf`` when ``noise`` is 0), ``delta``, ``noise_multiplier``,
     ``max_grad_norm``, ``sample_rate`` and ``dp_steps``.
 
-    The recipe's optimizer, schedule, weight decay, augmentation, label smoothing and ``l2``
-    apply (the L2 gradient ``2 * l2 * w`` depends on no sample and is added after the noise).
-    PPB, distillation and adversarial regularisation are rejected (PPB couples samples, so has
-    no per-sample gradient). With ``val`` + ``patience``, early stopping restores the best
+    The recipe's optimizer, schedule, weight decay and augmentation apply; the loss is plain
+    cross-entropy (DP-SGD is one defense kind, composed with no other). With ``val`` + ``patience``, early stopping restores the best
     validation epoch; epsilon still counts every epoch run. ``on_epoch_end`` sees the model
     with its masks folded (plain ``weight`` keys). Afterwards ``model`` is a plain ``nn.Module``
     again (no Opacus wrapper, hooks or ``grad_sample`` attributes), masks held as before.
     """
     from opacus import PrivacyEngine
 
-    check_recipe(recipe)
-    if recipe.ppb > 0 or recipe.distill_alpha > 0 or recipe.advreg_theta > 0:
-        raise ValueError("DP-SGD: ppb, distillation and adversarial regularisation are not supported with fit_private")
     if not (clip > 0 and noise >= 0 and 0 < delta < 1):
         raise ValueError(f"DP-SGD: need clip > 0, noise >= 0 and 0 < delta < 1; got {clip}, {noise}, {delta}")
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and hasattr(m, "weight_mask") for m in model.modules()):
@@ -141,19 +158,15 @@ def fit_private(
         replaced = make_private_compatible(model)
         if replaced:
             warnings.warn(f"DP-SGD: replaced BatchNorm by GroupNorm in place: {', '.join(replaced)}", stacklevel=2)
-        weights = {id(m.weight) for _, m in prunable_layers(model)}
         keep = {id(getattr(m, n)): k for m, n, k in held}
         params = [p for p in model.parameters() if p.requires_grad]
         masked = [(p, keep[id(p)]) for p in params if id(p) in keep]
-        opt = _optimizer(model, recipe)
-        sched = _scheduler(opt, recipe)
+        opt = make_optimizer(model, recipe)
+        sched = make_scheduler(opt, recipe)
 
         def after_noise(optimizer: torch.optim.Optimizer, *_: object) -> None:
             # Runs inside DPOptimizer.step, after clipping + noise, before the update.
             with torch.no_grad():
-                for p in params:
-                    if p.grad is not None and recipe.l2 > 0 and id(p) in weights:
-                        p.grad.add_(p, alpha=2 * recipe.l2)
                 for p, k in masked:
                     if p.grad is not None:
                         p.grad.mul_(k)
@@ -177,10 +190,10 @@ def fit_private(
             dp_model.train()
             for xb, yb in dp_loader:
                 if recipe.augment and len(xb):
-                    xb = _augment(xb, gen)
+                    xb = augment(xb, gen)
                 xb, yb = xb.to(device), yb.to(device)
                 dp_opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(dp_model(xb), yb, label_smoothing=recipe.label_smoothing)
+                loss = F.cross_entropy(dp_model(xb), yb)
                 with warnings.catch_warnings():  # the first layer's inputs need no gradient: expected
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")
                     loss.backward()
@@ -215,3 +228,8 @@ def fit_private(
         **last, "epsilon": epsilon, "delta": delta, "noise_multiplier": noise, "max_grad_norm": clip,
         "sample_rate": sample_rate, "dp_steps": steps,
     }
+
+
+def fit(model: nn.Module, data, recipe: Recipe, s: Settings, gen: torch.Generator, device: torch.device, **kw) -> dict[str, float]:  # noqa: ANN001
+    """The defense's training loop (:func:`ticketleak.defenses.fit_defended` calls it)."""
+    return fit_private(model, data.train, data.test, recipe, gen, device, clip=s.clip, noise=s.noise, delta=s.delta, **kw)

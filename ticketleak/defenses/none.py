@@ -1,0 +1,3 @@
+"""No defense: the undefended baseline (plain cross-entropy training)."""
+
+WHEN = "train"
