@@ -30,11 +30,10 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from ticketleak import studies
+import ticketleak_studies as studies
 from ticketleak.params import ParamsError
-from ticketleak.studies import StudyError
+from ticketleak.schema import read_yaml
+from ticketleak_studies import StudyError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +43,7 @@ def _baselines(study: studies.Study) -> tuple[dict, dict | None, dict]:
     path = ROOT / "params.yaml"
     if not path.is_file():
         raise StudyError(f"{path}: params file not found")
-    workspace = yaml.safe_load(path.read_text()) or {}
+    workspace = read_yaml(path, error=StudyError) or {}
     head = studies.git_params(ROOT)
     return workspace, head, studies.clean_baseline(workspace, head, studies.study_keys(study))
 

@@ -1,4 +1,4 @@
-"""Seed studies (ticketleak/studies/, stages/study.py): presets, commands, gathering, reports.
+"""Seed studies (ticketleak_studies/, stages/study.py): presets, commands, gathering, reports.
 
 Everything here is synthetic: no test runs DVC or the pipeline. `dvc exp show` and `git show`
 are replaced by canned outputs where the gathering path is exercised.
@@ -15,11 +15,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
-
-from ticketleak import studies as st
-from ticketleak.studies import StudyError
-
 from conftest import ROOT
+
+import ticketleak_studies as st
+from ticketleak_studies import StudyError
 
 PRESETS = st.available(ROOT)
 

@@ -3,17 +3,13 @@ number of classes, all read from the shadow-count curve."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ticketleak import layout
-from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_ref, table
-from ticketleak.studies.gathered import RunData
-from ticketleak.studies.verdicts import binomial_sd, verdict_line
-
-if TYPE_CHECKING:
-    from ticketleak.studies.report import Report
+from ticketleak_studies.document import Report
+from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_ref, table
+from ticketleak_studies.gathered import RunData
+from ticketleak_studies.verdicts import binomial_sd, verdict_line
 
 
 def _attack(rep: Report) -> str:

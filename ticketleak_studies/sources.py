@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ticketleak.studies.presets import StudyError
+from ticketleak_studies.presets import StudyError
 
 WORKSPACE = "workspace"
 

@@ -12,11 +12,18 @@ from typing import Any
 import numpy as np
 
 from ticketleak import layout
-from ticketleak.studies.commands import exp_name
-from ticketleak.studies.presets import Study, StudyError, get_dotted
-from ticketleak.studies.sources import Source
+from ticketleak.registry import DATASETS
+from ticketleak_studies.commands import exp_name
+from ticketleak_studies.presets import Study, StudyError, get_dotted
+from ticketleak_studies.sources import Source
 
-DATASET_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10, "svhn": 10}
+
+def dataset_classes(name: str | None) -> int | None:
+    """The class count of a registered dataset (its module's ``NUM_CLASSES``); None when the
+    dataset has no fixed count (``imagefolder``) or is not registered."""
+    if not name or name not in DATASETS.names():
+        return None
+    return getattr(DATASETS.get(name), "NUM_CLASSES", None)
 
 
 @dataclass
@@ -46,16 +53,16 @@ class RunData:
         return get_dotted(self.params, key, default)
 
     def result(self, defense: str, level: str) -> dict | None:
-        return self._json(f"results/{defense}/{level}.json")
+        return self._json(layout.result_paths(defense, level)[0].as_posix())
 
     def greybox(self, defense: str) -> dict | None:
-        return self._json(f"results/{defense}/greybox.json")
+        return self._json(layout.greybox_path(defense).as_posix())
 
     def transfer(self) -> dict | None:
-        return self._json("results/none/transfer.json")
+        return self._json(layout.transfer_path("none").as_posix())
 
     def samia(self, defense: str, level: str) -> dict | None:
-        record = self._json(f"results/{defense}/{level}-samia.json")
+        record = self._json(layout.samia_path(defense, level).as_posix())
         return None if not record or record.get("skipped") else record.get("samia")
 
     def attack(self, defense: str, level: str, attack: str, release: str = "none") -> dict | None:
@@ -81,13 +88,14 @@ class RunData:
         classes = self.p("data.classes")
         if classes:
             return len(classes)
-        name = self.p("data.name")
-        return DATASET_CLASSES.get(name if name != "imagefolder" else self.dataset)
+        # a dataset without a fixed class count (imagefolder) reads the study dataset's, e.g. a
+        # CIFAR-10 JPEG copy under the study's dataset name cifar10
+        known = dataset_classes(self.p("data.name"))
+        return known if known is not None else dataset_classes(self.dataset)
 
     def levels(self) -> list[str]:
         """Dense, then every ``<method>-<sparsity>`` of this run's params."""
-        methods, sparsities = self.p("prune.methods", []) or [], sorted(self.p("prune.sparsities", []) or [])
-        return [layout.DENSE] + [layout.level_name(m, s) for m in methods for s in sparsities]
+        return layout.levels(self.p("prune.methods", []) or [], self.p("prune.sparsities", []) or [])
 
     def structure(self, defense: str, level: str) -> float | None:
         """Fraction of filters (filter pruning) or BatchNorm channels (slimming) the target lost,
@@ -95,7 +103,7 @@ class RunData:
         Slimming zeroes BatchNorm scales, not Conv/Linear weights, so its weight sparsity reads 0."""
         key = f"structure/{defense}/{level}"
         if key not in self._cache:
-            data = self.source.read_cached(f"models/{defense}/{level}/target/info.json")
+            data = self.source.read_cached((layout.model_dir(defense, level, layout.TARGET) / "info.json").as_posix())
             info = {} if data is None else json.loads(data)
             self._cache[key] = info.get("filter_fraction", info.get("channel_fraction"))
         return self._cache[key]
@@ -105,7 +113,7 @@ class RunData:
         non-members, from the target's posteriors (a DVC-cached output; None when unavailable)."""
         key = f"gaps/{defense}/{level}"
         if key not in self._cache:
-            data = self.source.read_cached(f"posteriors/{defense}/{level}/target.npz")
+            data = self.source.read_cached(layout.posteriors_file(defense, level, layout.TARGET).as_posix())
             self._cache[key] = None if data is None else posterior_gaps(np.load(io.BytesIO(data)))
         return self._cache[key]
 

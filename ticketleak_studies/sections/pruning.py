@@ -3,15 +3,11 @@ PPB against the other defenses, Fig. 1's confidence and sensitivity gaps, the bl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ticketleak import layout
-from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
-from ticketleak.studies.gathered import RunData
-from ticketleak.studies.verdicts import judge, metric_sd, tally_line, verdict_line
-
-if TYPE_CHECKING:
-    from ticketleak.studies.report import Report
+from ticketleak_studies.document import Report
+from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
+from ticketleak_studies.gathered import RunData
+from ticketleak_studies.verdicts import judge, metric_sd, tally_line, verdict_line
 
 
 def _best_baseline(r: RunData, defense: str, level: str, key: str = "nonadaptive") -> tuple[str | None, dict | None]:

@@ -6,17 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ticketleak import layout
-from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
-from ticketleak.studies.gathered import RunData
-from ticketleak.studies.verdicts import binomial_sd, verdict_line
-
-if TYPE_CHECKING:
-    from ticketleak.studies.report import Report
+from ticketleak_studies.document import Report
+from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
+from ticketleak_studies.gathered import RunData
+from ticketleak_studies.verdicts import binomial_sd, verdict_line
 
 
 def _gb_cells(r: RunData | None, defense: str, level: str = layout.DENSE) -> dict[float, dict]:

@@ -14,19 +14,15 @@ experiment left in the workspace's ``params.yaml``.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import difflib
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ticketleak import params as schema
+from ticketleak import params
+from ticketleak.schema import read_yaml
 
 STUDIES_DIR = "studies"
 SCALES = ("cpu", "paper")
@@ -96,11 +92,7 @@ def load_study(name: str, root: Path = Path(".")) -> Study:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise StudyError(f"unknown study '{name}'{hint}; studies: {', '.join(names) or 'none'} (in {root / STUDIES_DIR})")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise StudyError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
+    raw = read_yaml(path, error=StudyError)
     return _parse_study(name, Path(STUDIES_DIR) / f"{name}.yaml", raw)
 
 
@@ -194,32 +186,12 @@ def _suggest(word: str, options: Iterable[str]) -> str:
 def check_key(key: str) -> None:
     """Raise :class:`StudyError` unless ``key`` is a dotted path of the params schema.
 
-    Walks the dataclasses of ``ticketleak/params.py``; below a ``dict[str, ...]`` field (defense
-    variants) and inside a variant any name is allowed here (the full validation judges it)."""
-    tp: Any = schema.Params
-    parts = key.split(".")
-    for i, part in enumerate(parts):
-        tp = _unwrap_optional(tp)
-        if isinstance(tp, type) and issubclass(tp, schema.Section) and dataclasses.is_dataclass(tp):
-            names = [f.name for f in dataclasses.fields(tp)]
-            if part not in names:
-                prefix = ".".join(parts[:i])
-                options = [f"{prefix}.{n}" if prefix else n for n in names]
-                raise StudyError(f"unknown params key '{key}'{_suggest('.'.join(parts[: i + 1]), options)}")
-            tp = typing.get_type_hints(tp)[part]
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        elif tp is schema.Variant:
-            return
-        else:
-            raise StudyError(f"params key '{key}': '{'.'.join(parts[:i])}' is a value, not a section")
-
-
-def _unwrap_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return inner[0] if len(inner) == 1 else tp
-    return tp
+    The schema judges it (:func:`ticketleak.params.check_key`: below a named variant any name is
+    allowed, the full validation judges those); its one-line message is kept."""
+    try:
+        params.check_key(key)
+    except params.ParamsError as exc:
+        raise StudyError(str(exc)) from None
 
 
 def set_dotted(raw: dict, key: str, value: Any) -> None:
@@ -294,8 +266,8 @@ def resolve(study: Study, scale: str, dataset: str, run: Run, baseline: dict) ->
         except StudyError as exc:
             raise StudyError(f"{where}: {exc}") from None
     try:
-        schema.validate(raw)
-    except schema.ParamsError as exc:
+        params.validate(raw)
+    except params.ParamsError as exc:
         raise StudyError(f"{where}: {str(exc).removeprefix('params.yaml: ')}") from None
     return raw
 

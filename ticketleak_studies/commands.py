@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ticketleak.studies.presets import Study, StudyError, get_dotted, has_dotted, resolve, study_keys
+from ticketleak_studies.presets import (
+    Study,
+    StudyError,
+    get_dotted,
+    has_dotted,
+    resolve,
+    study_keys,
+)
 
 _PLAIN = re.compile(r"[A-Za-z_./][A-Za-z0-9_./-]*")
 _HYDRA_WORDS = {"null", "true", "false", "nan", "inf", "-inf"}

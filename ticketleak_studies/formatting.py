@@ -3,7 +3,6 @@ Markdown tables and durations."""
 
 from __future__ import annotations
 
-
 Ref = float | list[float] | tuple[float, float] | None
 
 

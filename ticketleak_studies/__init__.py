@@ -7,16 +7,22 @@ The CLI is ``stages/study.py``; the work lives in these modules:
 - ``sources``: where a run's files are read (an experiment's commit, a git rev, the workspace);
 - ``gathered``: every run's results, per dataset;
 - ``formatting`` and ``verdicts``: table cells, spreads and the computed verdict lines;
-- ``report``: ``reports/<study>[-paper].md``, with one module per report kind (``lottery``,
-  ``pruning``, ``shadow``, ``greybox``) building each dataset's sections.
+- ``report``: ``reports/<study>[-paper].md``, with one module per report kind in ``sections``
+  (``lottery``, ``pruning``, ``shadow``, ``greybox``) building each dataset's sections on the
+  rendering state of ``document`` (imported by the sections and ``report``; ``report`` imports
+  the sections, never the other way round).
+
+The package sits beside the library (``ticketleak``): it reads the params schema, the dataset
+registry and every result path from there (``ticketleak.params``, ``ticketleak.registry``,
+``ticketleak.layout``), and nothing in ``ticketleak`` imports it.
 
 The names below are the ones the CLI and the tests use; everything else is in its module.
 """
 
-from ticketleak.studies.commands import Command, build_commands, hydra_value
-from ticketleak.studies.formatting import diff, duration
-from ticketleak.studies.gathered import gather, posterior_gaps
-from ticketleak.studies.presets import (
+from ticketleak_studies.commands import Command, build_commands, hydra_value
+from ticketleak_studies.formatting import diff, duration
+from ticketleak_studies.gathered import gather, posterior_gaps
+from ticketleak_studies.presets import (
     SCALES,
     Study,
     StudyError,
@@ -29,9 +35,22 @@ from ticketleak.studies.presets import (
     stray_keys,
     study_keys,
 )
-from ticketleak.studies.report import read_runs_log, render_report, report_path, runs_log_path, write_report
-from ticketleak.studies.sources import MemorySource, dvc_executable, exp_show_json, exp_sources, git_params, parse_exp_show
-from ticketleak.studies.verdicts import binomial_sd, judge
+from ticketleak_studies.report import (
+    read_runs_log,
+    render_report,
+    report_path,
+    runs_log_path,
+    write_report,
+)
+from ticketleak_studies.sources import (
+    MemorySource,
+    dvc_executable,
+    exp_show_json,
+    exp_sources,
+    git_params,
+    parse_exp_show,
+)
+from ticketleak_studies.verdicts import binomial_sd, judge
 
 __all__ = [
     "SCALES", "Command", "MemorySource", "Study", "StudyError", "available", "binomial_sd", "build_commands",

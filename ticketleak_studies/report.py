@@ -1,22 +1,25 @@
 """The Markdown report ``reports/<study>[-paper].md``: the runs, each dataset's sections built by
 the study's report kind (lottery, pruning, shadow, greybox), the figures copied beside it, and
-the runs' wall-time log."""
+the runs' wall-time log.
+
+The rendering state (:class:`ticketleak_studies.document.Report`) lives apart, so the report kinds
+(:mod:`ticketleak_studies.sections`) import it without importing this module."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ticketleak.studies import greybox, lottery, pruning, shadow
-from ticketleak.studies.commands import exp_name
-from ticketleak.studies.formatting import duration, table
-from ticketleak.studies.gathered import Gathered, RunData
-from ticketleak.studies.presets import Study
-from ticketleak.studies.sources import Source
+from ticketleak_studies.commands import exp_name
+from ticketleak_studies.document import Report
+from ticketleak_studies.formatting import duration, table
+from ticketleak_studies.gathered import Gathered, RunData
+from ticketleak_studies.presets import Study
+from ticketleak_studies.sections import greybox, lottery, pruning, shadow
+from ticketleak_studies.sources import Source
 
 
 def settings_line(r: RunData) -> str:
@@ -39,45 +42,6 @@ def settings_line(r: RunData) -> str:
         f"wall time {duration(r.wall_s)}",
     ]
     return f"- `{r.run}` ({r.source.label}): " + "; ".join(parts)
-
-
-@dataclass
-class Report:
-    """Rendering state: the gathered runs, and the figures the Markdown links to (copied by
-    :func:`write_report` from each run's source)."""
-
-    gathered: Gathered
-    figure_dir: str  # relative to the report file
-    figures: list[tuple[Source, str, str]] = field(default_factory=list)  # (source, path in run, file name)
-
-    @property
-    def study(self) -> Study:
-        return self.gathered.study
-
-    @property
-    def opts(self) -> dict:
-        return self.study.report
-
-    def ref(self, *keys: str) -> Any:
-        node: Any = self.study.reference
-        for k in keys:
-            if not isinstance(node, Mapping):
-                return None
-            node = node.get(k, node.get(int(k)) if isinstance(k, str) and k.isdigit() else None)
-        return node
-
-    def source(self, table_key: str) -> str:
-        return str(self.ref(table_key, "source") or "seed")
-
-    def seed_setting(self, table_key: str) -> list[str]:
-        setting = self.ref(table_key, "setting")
-        return [f"Seed's setting ({self.source(table_key)}): {setting}.", ""] if setting else []
-
-    def figure(self, r: RunData, name: str) -> str:
-        """Register a figure of run ``r`` (``plots/<name>``) and return its Markdown link."""
-        file = f"{r.dataset}-{r.run}-{name}"
-        self.figures.append((r.source, f"plots/{name}", file))
-        return f"[{r.run}: {name}]({self.figure_dir}/{file})"
 
 
 def render_report(gathered: Gathered, figure_dir: str = "figures", seed_link: str | None = None) -> tuple[str, list[tuple[Source, str, str]]]:

@@ -3,17 +3,13 @@ Figs. 1-4 per dataset, and the number of classes across datasets and runs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ticketleak import layout
-from ticketleak.studies.formatting import diff, fmt, fmt_diff, fmt_ref, fmt_sd, table
-from ticketleak.studies.gathered import RunData
-from ticketleak.studies.verdicts import binomial_sd, judge, metric_sd, verdict_line
-
-if TYPE_CHECKING:
-    from ticketleak.studies.report import Report
+from ticketleak_studies.document import Report
+from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_ref, fmt_sd, table
+from ticketleak_studies.gathered import RunData
+from ticketleak_studies.verdicts import binomial_sd, judge, metric_sd, verdict_line
 
 
 def sections(rep: Report, dataset: str) -> list[str]:
