@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ticketleak.attacks import Observed, Scored, shokri_attacks, threshold_attacks
-from ticketleak.tensors import softmax
 from ticketleak.greybox import leak_split
 from ticketleak.metrics import attack_metrics
 from ticketleak.store import load_arrays
+from ticketleak.tensors import softmax
 
 
 def observe(path: Path) -> Observed:

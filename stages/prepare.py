@@ -31,8 +31,9 @@ def main() -> None:
         remap = {c: i for i, c in enumerate(d.classes)}
         x, y = x[keep], np.array([remap[int(v)] for v in y[keep]], dtype=np.int64)
         classes = [classes[c] for c in d.classes]
-    target, pool_idx = splits.target_split(y, d.target_size, d.val_size, d.seed)
-    shadows = {i: splits.shadow_split(y, pool_idx, d.shadow_size, d.val_size, d.seed, i) for i in p.shadow.ids}
+    splits.check_pool(x, y, classes, d.name if d.name != "imagefolder" else str(d.path))
+    target, pool_idx = splits.target_split(y, d.target_size, d.val_size, d.seed, classes)
+    shadows = {i: splits.shadow_split(y, pool_idx, d.shadow_size, d.val_size, d.seed, i, classes) for i in p.shadow.ids}
     scaled = x.astype(np.float64) / 255.0
     meta = {
         "dataset": d.name,

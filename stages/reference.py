@@ -16,7 +16,13 @@ import torch
 from ticketleak import layout, params, runs, store
 from ticketleak.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics, per_class_metrics
-from ticketleak.reference import attack_scores, calibrated_thresholds, mirror, true_class_prob, tune_rmia_a
+from ticketleak.reference import (
+    attack_scores,
+    calibrated_thresholds,
+    mirror,
+    true_class_prob,
+    tune_rmia_a,
+)
 from ticketleak.splits import load_split
 from ticketleak.training import predict_logits, select_device, to_tensor
 

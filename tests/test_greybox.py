@@ -5,7 +5,6 @@ import pytest
 from scipy.stats import gaussian_kde
 
 from ticketleak.attacks import Observed
-from ticketleak.tensors import softmax
 from ticketleak.greybox import (
     classifier_attack,
     greybox_features,
@@ -16,6 +15,7 @@ from ticketleak.greybox import (
     wasserstein,
 )
 from ticketleak.metrics import auc
+from ticketleak.tensors import softmax
 
 
 def null_tolerance(n1: int, n0: int) -> float:

@@ -276,6 +276,22 @@ def test_second_repro_runs_nothing(pipeline: Pipeline) -> None:
     assert "Data and pipelines are up to date." in proc.stdout, proc.stdout
 
 
+def test_a_killed_stage_leaves_nothing_that_changes_the_lock(pipeline: Pipeline) -> None:
+    """A stage killed mid-write leaves its staging copy under .staging/ (never inside an output's
+    folder): DVC sees no change, and the next stage to start removes it."""
+    lock = (pipeline.root / "dvc.lock").read_text()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    half = pipeline.root / ".staging" / f"{dead.pid}-0-dense"
+    (half / "live").mkdir(parents=True)
+    (half / "target.npz").write_bytes(b"half-written")
+    status = pipeline.dvc("status")
+    assert "up to date" in status.stdout, status.stdout
+    pipeline.dvc("repro", "-f", "-s", "validate")
+    assert not half.exists()
+    assert (pipeline.root / "dvc.lock").read_text() == lock
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. Granularity: a params edit reruns exactly the stages that read the edited key.
 #    These tests run in order on the same repository; each expectation assumes the previous ones.

@@ -8,9 +8,8 @@ from io import BytesIO
 
 import numpy as np
 import yaml
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 
 def _zip_dataset(path, classes=4, train=30, test=10):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from ticketleak.tensors import softmax
 from ticketleak.metrics import auc
 from ticketleak.reference import (
     ATTACKS,
@@ -18,6 +17,7 @@ from ticketleak.reference import (
     rmia_offline,
     tune_rmia_a,
 )
+from ticketleak.tensors import softmax
 
 
 def null_tolerance(n1: int, n0: int) -> float:

@@ -1,31 +1,43 @@
-"""What every stage script shares: one-line errors for bad input instead of tracebacks."""
+"""What every stage script shares: one-line errors instead of tracebacks, and stage arguments."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
-from ticketleak.params import ParamsError
-from ticketleak import layout
+from ticketleak import layout, store
+from ticketleak.errors import UserError
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a user-facing error prints one line and exits with status 1."""
-    from ticketleak.datasets import DatasetError
-    from ticketleak.splits import SplitError
+    """Run a stage's ``main`` after clearing what killed stages left in ``.staging/``.
 
+    Bad params, data or input files, and OS errors (a full disk, a permission), print one line
+    naming the file or key and exit with status 1; the outputs' staging copies are already gone
+    (see :mod:`ticketleak.store`), and nothing more is printed at exit."""
+    store.clear_stale()
     try:
         main()
-    except (ParamsError, DatasetError, SplitError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    except (UserError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except OSError as exc:  # the disk, permissions: the file and the cause, not three chained traces
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        _fail("interrupted")
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)  # no interpreter teardown: it prints noise when a stage dies mid-import or mid-write
 
 
 def defense_level_args(doc: str) -> argparse.Namespace:
     """``--defense`` and ``--level``, the arguments of every per-level stage; the level is
     ``dense`` or ``<method>-<sparsity>`` (checked)."""
-    from ticketleak import store
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--defense", required=True)
@@ -47,7 +59,6 @@ def add_role_args(parser: argparse.ArgumentParser) -> None:
 
 def role_of(args: argparse.Namespace) -> str:
     """The role named by :func:`add_role_args`' arguments: target, shadow-<id> or ref-<id>."""
-    from ticketleak import store
 
     if args.reference is not None:
         return layout.reference(args.reference)

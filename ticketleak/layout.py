@@ -131,9 +131,14 @@ def posteriors_file(defense: str, level: str, role: Role) -> Path:
     return posteriors_dir(defense, level) / f"{role.name}.npz"
 
 
+def released_level_dir(defense: str, level: str) -> Path:
+    """What the models of one level release, one folder per release-time variant."""
+    return RELEASED / defense / level
+
+
 def released_dir(defense: str, level: str, release: str) -> Path:
     """What the models of one level release under release-time variant ``release``."""
-    return RELEASED / defense / level / release
+    return released_level_dir(defense, level) / release
 
 
 def result_paths(defense: str, level: str) -> tuple[Path, Path]:

@@ -18,9 +18,9 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from ticketleak import layout, store  # noqa: E402
-from ticketleak.tensors import softmax  # noqa: E402
 from ticketleak.reference import ATTACKS as REFERENCE_ATTACKS  # noqa: E402
 from ticketleak.report import Row  # noqa: E402
+from ticketleak.tensors import softmax  # noqa: E402
 
 FLOOR = 1e-3  # log-log ROC floor: below 1/N non-members nothing is measured
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ticketleak import store
+from ticketleak.errors import UserError
 
 
-class SplitError(ValueError):
+class SplitError(UserError, ValueError):
     """The requested split sizes do not fit the data."""
 
 
@@ -48,22 +49,43 @@ def _by_class(labels: np.ndarray, indices: np.ndarray, rng: np.random.Generator)
     return [rng.permutation(indices[labels[indices] == c]) for c in range(num_classes)]
 
 
-def _check_fits(by_class: list[np.ndarray], need: np.ndarray, what: str) -> None:
+def _check_fits(by_class: list[np.ndarray], need: np.ndarray, what: str, names: list[str] | None) -> None:
     for c, (idx, n) in enumerate(zip(by_class, need)):
         if len(idx) < n:
+            name = f"class '{names[c]}'" if names else f"class {c}"
             raise SplitError(
-                f"data: {what} needs {n} samples of class {c} but only {len(idx)} are available; "
+                f"data: {what} needs {n} samples of {name} but only {len(idx)} are available; "
                 "lower data.target_size / data.shadow_size / data.val_size"
             )
 
 
-def target_split(labels: np.ndarray, target_size: int, val_size: int, seed: int) -> tuple[Split, np.ndarray]:
+def check_pool(x: np.ndarray, y: np.ndarray, names: list[str], dataset: str) -> None:
+    """What training needs of a pool, checked before any split is written: uint8 images
+    (N, C, H, W), square (the models take ``image_size`` x ``image_size``), one label per image,
+    at least two classes, each with samples."""
+    if x.ndim != 4 or len(x) != len(y):
+        raise SplitError(f"data: {dataset} gave images of shape {x.shape} for {len(y)} labels; expected (N, C, H, W)")
+    if x.shape[2] != x.shape[3]:
+        raise SplitError(
+            f"data: {dataset} images are {x.shape[2]} high and {x.shape[3]} wide; the models take square images "
+            "(resize or crop them to one square size first)")
+    if len(names) < 2:
+        raise SplitError(f"data: {dataset} has {len(names)} class ({', '.join(map(repr, names)) or 'none'}); "
+                         "membership inference needs a classifier of two or more classes")
+    counts = np.bincount(y, minlength=len(names))
+    empty = [names[c] for c in range(len(names)) if counts[c] == 0]
+    if empty:
+        raise SplitError(f"data: {dataset} has no samples of class {', '.join(map(repr, empty))}")
+
+
+def target_split(labels: np.ndarray, target_size: int, val_size: int, seed: int,
+                 names: list[str] | None = None) -> tuple[Split, np.ndarray]:
     """The target's members, non-members and validation split, and the remaining shadow pool."""
     rng = np.random.default_rng([seed, 0])
     num_classes = int(labels.max()) + 1
     by_class = _by_class(labels, np.arange(len(labels)), rng)
     q_target, q_val = _quotas(target_size, num_classes), _quotas(val_size, num_classes)
-    _check_fits(by_class, 2 * q_target + q_val, "the target (members + non-members + validation)")
+    _check_fits(by_class, 2 * q_target + q_val, "the target (members + non-members + validation)", names)
     members, by_class = _take(by_class, q_target)
     nonmembers, by_class = _take(by_class, q_target)
     val, by_class = _take(by_class, q_val)
@@ -71,13 +93,14 @@ def target_split(labels: np.ndarray, target_size: int, val_size: int, seed: int)
     return Split(members, nonmembers, val), pool
 
 
-def shadow_split(labels: np.ndarray, pool: np.ndarray, shadow_size: int, val_size: int, seed: int, shadow_id: int) -> Split:
+def shadow_split(labels: np.ndarray, pool: np.ndarray, shadow_size: int, val_size: int, seed: int, shadow_id: int,
+                 names: list[str] | None = None) -> Split:
     """Shadow ``shadow_id``'s members, non-members and validation split, drawn from the shadow pool."""
     rng = np.random.default_rng([seed, 1, shadow_id])
     num_classes = int(labels.max()) + 1
     by_class = _by_class(labels, pool, rng)
     q, q_val = _quotas(shadow_size, num_classes), _quotas(val_size, num_classes)
-    _check_fits(by_class, 2 * q + q_val, f"shadow {shadow_id} (members + non-members + validation, from the shadow pool)")
+    _check_fits(by_class, 2 * q + q_val, f"shadow {shadow_id} (members + non-members + validation, from the shadow pool)", names)
     members, by_class = _take(by_class, q)
     nonmembers, by_class = _take(by_class, q)
     val, _ = _take(by_class, q_val)

@@ -10,9 +10,10 @@ folder that another stage hashes. A staging entry is named after the process tha
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import json
 import os
-import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ticketleak.errors import UserError
 from ticketleak.layout import STAGING
 
 
@@ -61,7 +63,12 @@ def _move_into_place(tmp: Path, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.is_dir():
         shutil.rmtree(final)
-    tmp.replace(final)
+    try:
+        tmp.replace(final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:  # staging on another file system (an output outside the repository)
+            raise
+        shutil.move(tmp, final)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -74,10 +81,37 @@ def write_json(path: Path, obj: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
+class CorruptFileError(UserError):
+    """An input file exists but cannot be read as what it should be (damaged or tampered with)."""
+
+
+def _missing(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(f"{path}: missing; run the stage that makes it (dvc repro)")
+
+
 def read_json(path: Path) -> Any:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run the stage that makes it (dvc repro)")
-    return json.loads(path.read_text())
+        raise _missing(path)
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"{path}: not valid JSON ({type(exc).__name__}); rerun the stage that makes it") from None
+
+
+def load_torch(path: Path) -> Any:
+    """A tensor file (state dict, masks) saved with ``torch.save``, loaded weights-only on the CPU:
+    anything else (a pickle with code in it, a damaged file) is refused in one line."""
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise _missing(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CorruptFileError(f"{path}: not a plain tensor file, refused ({first})") from None
 
 
 @contextlib.contextmanager
@@ -104,7 +138,12 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
     """Read an .npz written by :func:`save_arrays`, or say which stage makes it."""
+    import zipfile
+
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run the stage that makes it (dvc repro)")
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+        raise _missing(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+        raise CorruptFileError(f"{path}: not a readable .npz array file ({type(exc).__name__}); rerun the stage that makes it") from None
