@@ -3,7 +3,7 @@
 Per sample the attack sees, from the (pruned) model in eval mode, the posterior ``p``, its
 sensitivity ``s`` to small Gaussian input noise, and the one-hot label ``y`` (C values each);
 class c becomes the token (p_c, s_c, y_c) and a small Transformer encoder classifies the C tokens
-as member / non-member. Architecture and training follow ALGORITHMS.md section 3 (the authors' code).
+as member / non-member. Architecture and training follow the authors' code (docs/algorithms.md section 3.7).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Seed studies: named DVC experiments per seed paper, and the report comparing their numbers with the seed's.
 
-The CLI is ``stages/study.py``; the work lives in these modules:
+The command is ``ticketleak study`` (``cli``; ``stages/study.py`` wraps it); the work lives in these modules:
 
 - ``presets``: load ``studies/<name>.yaml`` and check every key and run against the params schema;
 - ``commands``: the ``dvc exp run -n <study>-<dataset>[-paper]-<run> -S ...`` commands;

@@ -1,4 +1,4 @@
-"""Defenses against membership inference (ALGORITHMS.md section 4): one module per kind.
+"""Defenses against membership inference (docs/algorithms.md section 4): one module per kind.
 
 Training-time defenses (``WHEN = "train"``) change how target and shadows are trained (the
 attacker adapts); release-time ones (``WHEN = "release"``) change only what a model releases.
