@@ -1,0 +1,231 @@
+"""The seed-study commands (``list``, ``run``, ``report``): their arguments and what they do.
+
+Two front ends share them: ``ticketleak study ...`` (:mod:`ticketleak_studies.console`) and the
+thin wrapper ``python stages/study.py ...``. :func:`add_commands` adds the three subcommands to a
+parser; :func:`run` runs the parsed command against a repository root and raises
+:class:`StudyError` (or ``ParamsError``) for what the user can fix; :func:`main` is the whole
+command line with one-line errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ticketleak_studies as studies
+from ticketleak.params import ParamsError
+from ticketleak.schema import read_yaml
+from ticketleak_studies import StudyError
+
+#: How the messages name the command (the console script ``make setup`` installs).
+PROG = "ticketleak study"
+
+DESCRIPTION = """\
+Seed studies: run a study's named DVC experiments, or write its report (reports/<study>.md).
+
+Each seed paper's experiments are a named study, a preset in studies/<study>.yaml (the params
+keys every run sets, per dataset and scale). `run` checks every run of the study against the
+params schema, then runs its `dvc exp run -n <study>-<dataset>[-paper]-<run> -S ...` commands
+one after another in the workspace, keeping each run's wall time in
+reports/<study>[-paper]/runs.json. `report` finds each run's experiment (`dvc exp show`), reads
+its results from the experiment's commit and writes reports/<study>[-paper].md. This is a tool,
+not a pipeline stage: it drives DVC rather than being run by it."""
+
+EXAMPLES = f"""\
+examples:
+  {PROG} list
+  {PROG} run seed003 --dataset digits --dry-run
+  {PROG} run seed003 --dataset digits
+  {PROG} report seed003
+  {PROG} report seed003 --scale paper"""
+
+_LIST = """\
+List every study (studies/*.yaml): its title, and per scale (cpu, paper) its datasets and the
+names of its runs."""
+
+_RUN = """\
+Check every run of the study against the params schema, then run its `dvc exp run -n
+<study>-<dataset>[-paper]-<run> -S ...` commands one after another in the workspace, printing
+progress and keeping each run's wall time and exit status in reports/<study>[-paper]/runs.json.
+It refuses to start when params.yaml differs from the last commit outside the study's keys
+(values an earlier experiment left behind would leak into every run); `git checkout
+params.yaml` clears them. It stops at the first failing run."""
+
+_RUN_EXAMPLES = f"""\
+examples:
+  {PROG} run seed003 --dataset digits --dry-run     # print the dvc exp run commands only
+  {PROG} run seed003 --dataset digits               # every run, one after another
+  {PROG} run seed003 --dataset digits --only base   # one run
+  {PROG} run seed000 --dataset cifar10 --scale paper --force"""
+
+_REPORT = """\
+Find each run's experiment with `dvc exp show --json -A`, read the result files of its commit
+(`git show`) and write reports/<study>.md (reports/<study>-paper.md at paper scale): a section
+per dataset, the seed's numbers beside ours, computed verdicts, and the figures copied into
+reports/<study>[-paper]/. `--source DATASET/RUN=workspace` reads that run from the workspace
+instead (right after a plain `dvc repro` with the study's params), and
+`--source DATASET/RUN=<rev>` from any commit or experiment name."""
+
+_REPORT_EXAMPLES = f"""\
+examples:
+  {PROG} report seed003
+  {PROG} report seed003 --scale paper
+  {PROG} report seed003 --dataset digits --source digits/base=workspace"""
+
+
+def dvc_env() -> dict[str, str]:
+    """The environment for a ``dvc`` child: no analytics, and the running Python's folder (the
+    project's virtualenv) first on PATH, since stage commands call ``python``."""
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """Add the ``list``, ``run`` and ``report`` subcommands (each sets ``func``) to ``parser``."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    sub = parser.add_subparsers(dest="study_command", metavar="{list,run,report}", required=True)
+    p = sub.add_parser("list", help="list the studies, their datasets and runs", description=_LIST, formatter_class=fmt)
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("run", help="run a study's experiments with dvc exp run", description=_RUN, epilog=_RUN_EXAMPLES, formatter_class=fmt)
+    p.add_argument("study", help="the study's name (see `list`), e.g. seed003")
+    p.add_argument("--dataset", required=True, help="a dataset of the study at this scale (e.g. digits, cifar10)")
+    p.add_argument("--scale", choices=studies.SCALES, default="cpu", help="cpu (default) or the seed's own scale (paper)")
+    p.add_argument("--only", nargs="+", metavar="RUN", help="run only these runs")
+    p.add_argument("--dry-run", action="store_true", help="print the dvc exp run commands, run nothing")
+    p.add_argument("--force", action="store_true", help="overwrite experiments of the same name (dvc exp run -f)")
+    p.add_argument("--allow-dirty-params", action="store_true", help="run although params.yaml differs from HEAD outside the study's keys")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("report", help="write reports/<study>[-paper].md from the study's experiments",
+                       description=_REPORT, epilog=_REPORT_EXAMPLES, formatter_class=fmt)
+    p.add_argument("study", help="the study's name (see `list`), e.g. seed003")
+    p.add_argument("--dataset", action="append", help="only this dataset (repeatable; default: every dataset of the scale)")
+    p.add_argument("--scale", choices=studies.SCALES, default="cpu", help="cpu (default) or paper")
+    p.add_argument("--source", action="append", default=[], metavar="DATASET/RUN=REF",
+                   help="read that run from REF: workspace, an experiment name or a git rev (repeatable)")
+    p.set_defaults(func=cmd_report)
+
+
+def run(args: argparse.Namespace, root: Path) -> None:
+    """Run the parsed study command in the repository at ``root``."""
+    args.func(args, root)
+
+
+def main(argv: list[str] | None = None, root: Path | None = None, prog: str | None = None) -> None:
+    """The study command line on its own (``python stages/study.py``): parse, run, and turn
+    study and params errors into one line on stderr with exit status 1."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_commands(parser)
+    args = parser.parse_args(argv)
+    try:
+        run(args, root if root is not None else Path.cwd())
+    except (StudyError, ParamsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:  # `... list | head`: the reader left; nothing to report
+        quiet_stdout()
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null after a broken pipe, so that the flush at exit stays silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+# ---- the commands -------------------------------------------------------------------------
+
+
+def _baselines(study: studies.Study, root: Path) -> tuple[dict, dict | None, dict]:
+    """(workspace params, committed params or None, the clean baseline the runs resolve on)."""
+    path = root / "params.yaml"
+    if not path.is_file():
+        raise StudyError(f"{path}: params file not found")
+    workspace = read_yaml(path, error=StudyError) or {}
+    head = studies.git_params(root)
+    return workspace, head, studies.clean_baseline(workspace, head, studies.study_keys(study))
+
+
+def cmd_list(args: argparse.Namespace, root: Path) -> None:
+    """Every study, its datasets per scale and its runs."""
+    for name in studies.available(root):
+        s = studies.load_study(name, root)
+        print(f"{name}: {s.title} ({s.path})")
+        for scale in studies.SCALES:
+            print(f"  {scale}: datasets {', '.join(s.datasets(scale))}; runs {', '.join(r.name for r in s.runs_at(scale))}")
+
+
+def cmd_run(args: argparse.Namespace, root: Path) -> None:
+    """Check the study, then run (or print) its dvc exp run commands in order."""
+    study = studies.load_study(args.study, root)
+    workspace, head, baseline = _baselines(study, root)
+    studies.check_study(study, baseline)
+    commands = studies.build_commands(study, args.scale, args.dataset, baseline, args.only)
+    if args.dry_run:
+        for c in commands:
+            print(c.shell(force=args.force))
+        return
+    strays = studies.stray_keys(workspace, head, studies.study_keys(study)) if head is not None else []
+    if strays and not args.allow_dirty_params:
+        raise StudyError(
+            f"params.yaml differs from the last commit at {', '.join(strays[:4])}{' ...' if len(strays) > 4 else ''} "
+            "(outside this study's keys: every run would inherit it); `git checkout params.yaml` first, "
+            "or pass --allow-dirty-params"
+        )
+    log_path = studies.runs_log_path(study, args.scale, root)
+    env = dvc_env()
+    for i, c in enumerate(commands, 1):
+        print(f"[study {study.name} {args.dataset}] {i}/{len(commands)}: run '{c.run}' as experiment {c.exp}", flush=True)
+        print(f"  {c.shell(force=args.force)}", flush=True)
+        start = time.monotonic()
+        rc = subprocess.call(c.argv(studies.dvc_executable(), force=args.force), cwd=root, env=env)
+        wall = time.monotonic() - start
+        _log_run(log_path, c, rc, wall)
+        if rc != 0:
+            raise StudyError(
+                f"dvc exp run failed for {c.exp} (exit {rc}) after {studies.duration(wall)}; later runs not started "
+                "(if DVC says the experiment exists, rerun with --force)"
+            )
+        print(f"[study {study.name} {args.dataset}] {c.exp} done in {studies.duration(wall)}", flush=True)
+    print(f"[study {study.name} {args.dataset}] all {len(commands)} runs done; "
+          f"report: {PROG} report {study.name}{' --scale paper' if args.scale == 'paper' else ''}")
+
+
+def _log_run(path: Path, c: studies.Command, rc: int, wall: float) -> None:
+    """Record one run's wall time and exit status (the report prints the wall time)."""
+    log = studies.read_runs_log(path)
+    log[c.exp] = {"wall_s": round(wall, 1), "rc": rc, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": c.shell()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(log, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _parse_sources(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, ref = item.partition("=")
+        if not sep or "/" not in key or not ref:
+            raise StudyError(f"--source {item!r}: expected DATASET/RUN=REF (REF: workspace, an experiment name or a git rev)")
+        out[key] = ref
+    return out
+
+
+def cmd_report(args: argparse.Namespace, root: Path) -> None:
+    """Gather the study's experiments and write its Markdown report."""
+    study = studies.load_study(args.study, root)
+    datasets = args.dataset or study.datasets(args.scale)
+    overrides = _parse_sources(args.source)
+    every_run_overridden = all(f"{d}/{r.name}" in overrides for d in datasets for r in study.runs_at(args.scale))
+    refs = {} if every_run_overridden else studies.parse_exp_show(studies.exp_show_json(root))
+    log = studies.read_runs_log(studies.runs_log_path(study, args.scale, root))
+    walls = {name: entry["wall_s"] for name, entry in log.items() if entry.get("rc") == 0}
+    gathered = studies.gather(study, args.scale, datasets, studies.exp_sources(root, refs, overrides), walls)
+    out = studies.write_report(gathered, root)
+    found = len(gathered.present())
+    print(f"wrote {out.relative_to(root)} ({found} of {len(gathered.runs)} runs found)")
+    for name in gathered.missing():
+        print(f"  not found: {name}")
