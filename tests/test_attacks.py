@@ -163,3 +163,49 @@ def test_shadow_count_curve_refits_on_the_first_k_shadows():
 
 def test_the_params_schema_knows_every_feature_variant():
     assert sorted(SHOKRI_FEATURES) == sorted(FEATURES)
+
+
+def test_fixed_order_dot_is_the_matrix_product():
+    from ticketleak.classifiers.mlp import fixed_order_dot
+
+    rng = np.random.default_rng(0)
+    for dtype, (n, k, m) in [(np.float64, (300, 20, 64)), (np.float64, (64, 300, 1)), (np.float32, (5, 1, 3))]:
+        a, b = rng.standard_normal((n, k)).astype(dtype), rng.standard_normal((k, m)).astype(dtype)
+        out = fixed_order_dot(a, b)
+        assert out.dtype == dtype and out.shape == (n, m)
+        np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64),
+                                   rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-5)
+
+
+KERNEL_PROBE = """
+import hashlib, numpy as np
+from ticketleak.attacks import Observed, shokri_attacks
+rng = np.random.default_rng(0)
+def draw(n, gap):
+    z = rng.normal(size=(n, 10)); y = rng.integers(0, 10, n); z[np.arange(n), y] += gap
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    return p.astype(np.float32), y
+(pi, yi), (po, yo) = draw(300, 3.0), draw(300, 2.0)
+obs = Observed(np.vstack([pi, po]), np.r_[yi, yo], np.r_[np.ones(300, bool), np.zeros(300, bool)])
+out = shokri_attacks(obs, obs, [16], 100, 0)
+print(hashlib.sha256(b"".join(a.score.tobytes() for a in out.values())).hexdigest())
+"""
+
+
+def test_shokri_mlp_does_not_depend_on_the_openblas_kernel():
+    """The MLP attack's scores are the same bits whichever kernel OpenBLAS uses."""
+    import os
+    import platform
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("OPENBLAS_CORETYPE names x86 kernels")
+    root = str(Path(__file__).resolve().parents[1])
+    digests = set()
+    for core in ("Haswell", "Prescott"):  # AVX2 and SSE3 kernels: both run on any x86-64 CPU
+        env = {**os.environ, "OPENBLAS_CORETYPE": core, "PYTHONPATH": root}
+        probe = subprocess.run([sys.executable, "-c", KERNEL_PROBE], env=env, check=True, capture_output=True, text=True)
+        digests.add(probe.stdout)
+    assert len(digests) == 1

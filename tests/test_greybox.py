@@ -123,3 +123,12 @@ def test_confident_float32_posteriors_give_finite_signals_and_scores():
     member = np.arange(40) < 20
     scored = kde_attack(signals["logit_scaled"], member, signals["logit_scaled"])
     assert np.isfinite(scored.score).all() and scored.decision[member].all() and not scored.decision[~member].any()
+
+
+def test_wasserstein_matches_scipy():
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(1)
+    for n, m in [(1, 2), (40, 300), (350, 343)]:
+        u, v = rng.exponential(size=n), rng.exponential(size=m)
+        assert wasserstein(u, v) == pytest.approx(wasserstein_distance(u, v), rel=1e-12)
