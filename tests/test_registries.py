@@ -165,3 +165,32 @@ def test_a_new_architecture_file_is_accepted_by_model_arch(tmp_path: Path, raw_p
 def test_settings_default_to_no_settings_without_a_settings_class(tmp_path: Path) -> None:
     with _extra_entry(ARCHITECTURES, "zz_plain", NEW_ARCH, tmp_path):
         assert ARCHITECTURES.settings("zz_plain") is NoSettings
+
+
+NEW_DATASET = '''
+from pathlib import Path
+
+import numpy as np
+
+from ticketleak.datasets import ImagePool
+
+NUM_CLASSES = 3
+
+
+def load(root: Path, path, download: bool) -> ImagePool:
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % 3
+    return ImagePool(rng.integers(0, 255, (90, 1, 6, 6), dtype=np.uint8), y.astype(np.int64), ("a", "b", "c"))
+'''
+
+
+def test_a_new_dataset_file_is_accepted_by_data_name_and_loads(tmp_path: Path, raw_params: dict) -> None:
+    raw_params["data"]["name"] = "zz_test_data"
+    with pytest.raises(ParamsError, match="data.name: unknown dataset 'zz_test_data'"):
+        params.validate(raw_params)
+    with _extra_entry(DATASETS, "zz_test_data", NEW_DATASET, tmp_path):
+        assert params.validate(raw_params).data.name == "zz_test_data"
+        from ticketleak.datasets import load_pool
+
+        pool = load_pool("zz_test_data", root=tmp_path)
+        assert pool.x.shape == (90, 1, 6, 6) and pool.classes == ("a", "b", "c")
