@@ -28,6 +28,7 @@ from ticketleak.registry import (
     DATASETS,
     DEFENSES,
     PRUNING_METHODS,
+    load_factory,
 )
 from ticketleak.schema import (
     UNDECLARED,
@@ -74,7 +75,10 @@ class ModelParams(Section):
 
     def check(self) -> None:
         if declared(self, "arch") and self.arch not in ARCHITECTURES.names():
-            raise ParamsError(f"model.arch: unknown architecture '{self.arch}' (choose from {', '.join(ARCHITECTURES.names())})")
+            if ":" not in self.arch:
+                raise ParamsError(f"model.arch: unknown architecture '{self.arch}' (choose from "
+                                  f"{', '.join(ARCHITECTURES.names())}, or give your own as package.module:function)")
+            load_factory(self.arch, "model.arch")
         if declared(self, "dropout") and not 0 <= self.dropout < 1:
             raise ParamsError(f"model.dropout: must be in [0, 1), got {self.dropout}")
 
@@ -297,7 +301,8 @@ class Params(Section):
             if declared(self.model, "arch") and declared(self.prune, "methods"):
                 for method in self.prune.methods:
                     needs = getattr(PRUNING_METHODS.get(method), "NEEDS_BATCHNORM", False)
-                    if needs and not getattr(ARCHITECTURES.get(self.model.arch), "BATCHNORM", False):
+                    custom = self.model.arch not in ARCHITECTURES.names()  # its own model: slimming checks it
+                    if needs and not custom and not getattr(ARCHITECTURES.get(self.model.arch), "BATCHNORM", False):
                         bn = [a for a in ARCHITECTURES.names() if getattr(ARCHITECTURES.get(a), "BATCHNORM", False)]
                         raise ParamsError(
                             f"prune.methods: {method} prunes BatchNorm channels, but model.arch '{self.model.arch}' "

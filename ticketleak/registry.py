@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
+import re
+import sys
+from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 
@@ -43,6 +47,29 @@ class Registry:
     def settings(self, name: str) -> type[Section]:
         """The settings section of entry ``name`` (:class:`NoSettings` when it has none)."""
         return getattr(self.get(name), "Settings", NoSettings)
+
+
+FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # package.module:function
+
+
+def load_factory(spec: str, key: str) -> Callable[..., object]:
+    """The function named by ``package.module:function`` (a user's own entry, e.g. ``model.arch``).
+
+    The module is imported from the installed packages or the current folder (the repository
+    root, where stages run); every failure is a one-line :class:`ParamsError` naming ``key``."""
+    if not FACTORY.fullmatch(spec):
+        raise ParamsError(f"{key}: '{spec}' is neither a registered name nor package.module:function")
+    module_name, function = spec.split(":")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or any error the user's module raises on import
+        raise ParamsError(f"{key}: cannot import '{module_name}' ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    factory = getattr(module, function, None)
+    if not callable(factory):
+        raise ParamsError(f"{key}: module '{module_name}' has no function '{function}'")
+    return factory
 
 
 DATASETS = Registry("ticketleak.datasets", "dataset")
