@@ -51,7 +51,7 @@ def main() -> None:
 
     roles = [layout.reference(i) for i in settings.ids]
     ref_in = np.stack([runs.reference_membership(r, len(labels), settings.seed) for r in roles])
-    target, pop_target = outputs("target")
+    target, pop_target = outputs(layout.TARGET)
     ref, pop_ref = (np.stack(a) for a in zip(*(outputs(r) for r in roles)))
     pop_in = np.zeros(pop_ref.shape[:2], dtype=bool)
     a, a_aucs = tune_rmia_a(true_class_prob(ref, labels), ref_in, true_class_prob(pop_ref, pop_labels), pop_in)
