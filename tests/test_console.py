@@ -18,14 +18,14 @@ from ticketleak_studies import console
 
 SUMMARY = {
     "none": {
-        "dense": {"sparsity": 0.0, "train_acc": 0.9971, "test_acc": 0.9829, "best_auc": 0.611, "best_accuracy": 0.5643,
-                  "best_tpr_at_1pct_fpr": 0.0629, "shokri_auc": 0.5227, "loss_auc": 0.5228, "lira_auc": 0.5677},
-        "lth_oneshot-0.9": {"sparsity": 0.9, "train_acc": 0.9914, "test_acc": 0.9714, "best_auc": 0.5949, "best_accuracy": 0.5486,
-                            "best_tpr_at_1pct_fpr": 0.0714, "shokri_auc": 0.5202, "loss_auc": 0.5206, "lira_auc": 0.5371},
+        "dense": {"sparsity": 0.0, "train_acc": 0.9971, "test_acc": 0.9829, "headline_attack": "lira_offline_fixed", "headline_auc": 0.611,
+                  "headline_tpr_at_1pct_fpr": 0.0629, "crossfit_best_auc": 0.59, "shokri_auc": 0.5227, "loss_auc": 0.5228, "lira_auc": 0.5677},
+        "lth_oneshot-0.9": {"sparsity": 0.9, "train_acc": 0.9914, "test_acc": 0.9714, "headline_attack": "lira_offline_fixed", "headline_auc": 0.5949,
+                            "headline_tpr_at_1pct_fpr": 0.0714, "crossfit_best_auc": 0.58, "shokri_auc": 0.5202, "loss_auc": 0.5206, "lira_auc": 0.5371},
     },
     "l2+topk": {
-        "dense": {"sparsity": 0.0, "train_acc": 0.9971, "test_acc": 0.9857, "best_auc": 0.5071, "best_accuracy": 0.5071,
-                  "best_tpr_at_1pct_fpr": 0.0, "shokri_auc": 0.5, "loss_auc": 0.5071},
+        "dense": {"sparsity": 0.0, "train_acc": 0.9971, "test_acc": 0.9857, "headline_attack": "loss_class", "headline_auc": 0.5071,
+                  "headline_tpr_at_1pct_fpr": 0.0, "crossfit_best_auc": 0.5, "shokri_auc": 0.5, "loss_auc": 0.5071},
     },
 }
 
@@ -96,9 +96,9 @@ def test_show_prints_one_aligned_row_per_variant_and_level(repo):
     assert set(lines[1]) == {"-", " "}
     rows = [line.split() for line in lines[2:]]
     assert rows == [
-        ["none", "dense", "0.000", "0.997", "0.983", "0.611", "0.063", "0.523", "0.523", "0.568"],
-        ["none", "lth_oneshot-0.9", "0.900", "0.991", "0.971", "0.595", "0.071", "0.520", "0.521", "0.537"],
-        ["l2+topk", "dense", "0.000", "0.997", "0.986", "0.507", "0.000", "0.500", "0.507", "-"],
+        ["none", "dense", "0.000", "0.997", "0.983", "lira_offline_fixed", "0.611", "0.063", "0.590", "0.523", "0.523", "0.568"],
+        ["none", "lth_oneshot-0.9", "0.900", "0.991", "0.971", "lira_offline_fixed", "0.595", "0.071", "0.580", "0.520", "0.521", "0.537"],
+        ["l2+topk", "dense", "0.000", "0.997", "0.986", "loss_class", "0.507", "0.000", "0.500", "0.500", "0.507", "-"],
     ]
     assert len({len(line) for line in lines[:4]}) == 1  # aligned: every full row is as wide as the heading
     only = ticketleak("show", "--variant", "l2+topk", cwd=repo)

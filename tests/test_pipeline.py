@@ -186,7 +186,8 @@ def test_first_repro_ran_every_stage(pipeline: Pipeline) -> None:
     expected = {
         "validate", "prepare", "train_target@none", "train_shadow@none-0",
         "prune_target@none-lth_oneshot-0.5", "prune_shadow@none-lth_oneshot-0-0.5", "posteriors_dense@none",
-        "posteriors@none-lth_oneshot-0.5", "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer",
+        "posteriors@none-lth_oneshot-0.5", "defend_dense@none", "defend@none-lth_oneshot-0.5",
+        "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer",
         "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "aggregate",
         *reference_stages(("lth_oneshot-0.5",)),
     }
@@ -199,9 +200,17 @@ def test_summary_metrics(pipeline: Pipeline) -> None:
     for variant, levels in summary.items():
         assert set(levels) == {"dense", "lth_oneshot-0.5"}, variant
         for level, entry in levels.items():
-            for key in ("best_auc", "shokri_auc", "loss_auc", "train_acc", "test_acc"):
+            for key in ("headline_auc", "headline_tpr_at_1pct_fpr", "crossfit_best_auc", "shokri_auc", "loss_auc",
+                        "train_acc", "test_acc"):
                 assert 0.0 <= entry[key] <= 1.0, (variant, level, key, entry[key])
-            assert entry["best_auc"] >= max(entry["shokri_auc"], entry["loss_auc"]), (variant, level)
+            assert not any(key.startswith("best_") for key in entry), (variant, level)
+            # the headline is named in advance: the first of attack.headline this variant ran
+            preference = pipeline.params()["attack"]["headline"]
+            ran = set(pipeline.json(f"results/none/{level}.json")["attacks"]["none" if variant == "none" else "topk"])
+            if variant == "none":
+                ran |= set(pipeline.json(f"results/none/{level}-reference.json")["attacks"]["none"])
+            assert entry["headline_attack"] == next(a for a in preference if a in ran), (variant, level)
+            assert len(entry["crossfit_best_attacks"]) == 2 and set(entry["crossfit_best_attacks"]) <= ran, (variant, level)
         assert levels["dense"]["sparsity"] == 0.0
         assert abs(levels["lth_oneshot-0.5"]["sparsity"] - 0.5) < 1e-3
 
@@ -320,6 +329,18 @@ def test_each_attack_family_reruns_alone(pipeline: Pipeline) -> None:
     _check_ran(ran, {"validate", "reference_dense@none", "reference@none-lth_oneshot-0.5", "aggregate"})
 
 
+def test_new_release_variant_reruns_only_defend_and_attack(pipeline: Pipeline) -> None:
+    before = _tree_hashes(pipeline.root, "models", "posteriors")
+    ran = pipeline.repro_with(lambda p: _set(p, ("defense", "release"), ["topk", "round"]))
+    _check_ran(ran, {"validate", "defend_dense@none", "defend@none-lth_oneshot-0.5",
+                     "attack_dense@none", "attack@none-lth_oneshot-0.5", "aggregate"})
+    assert (pipeline.root / "released/none/dense/round/target.npz").is_file()
+    assert set(pipeline.json("results/none/dense.json")["attacks"]) == {"none", "topk", "round"}
+    assert _tree_hashes(pipeline.root, "models", "posteriors") == before
+    pipeline.repro_with(lambda p: _set(p, ("defense", "release"), ["topk"]))  # back, from the run cache
+    assert set(pipeline.json("results/none/dense.json")["attacks"]) == {"none", "topk"}
+
+
 def test_reference_attacks(pipeline: Pipeline) -> None:
     result = pipeline.json("results/none/lth_oneshot-0.5-reference.json")
     assert result["references"]["count"] == 4 and result["references"]["mirror"] is True
@@ -328,9 +349,9 @@ def test_reference_attacks(pipeline: Pipeline) -> None:
         for metric in ATTACK_METRICS:
             assert 0.0 <= metrics[metric] <= 1.0, (name, metric)
         assert set(result["per_class"][name]) <= {str(c) for c in range(10)}
-    ref = torch.load(pipeline.root / "models/reference/none/lth_oneshot-0.5/ref-0/mask.pt", weights_only=True)
+    ref = torch.load(pipeline.root / "models/reference-models/none/lth_oneshot-0.5/ref-0/mask.pt", weights_only=True)
     assert ref, "the pruned reference model holds no masks"
-    halves = [np.load(pipeline.root / f"models/reference/none/dense/ref-{r}/in.npy") for r in REFS]
+    halves = [np.load(pipeline.root / f"models/reference-models/none/dense/ref-{r}/in.npy") for r in REFS]
     assert (np.sum(halves, axis=0) == 2).all()  # every candidate IN for exactly half the references
     per_class = pipeline.json("results/none/dense.json")["per_class"]
     assert set(per_class) >= set(ATTACKS)
@@ -342,7 +363,7 @@ def test_new_sparsity_runs_only_that_level(pipeline: Pipeline) -> None:
     ran = pipeline.repro_with(lambda p: p["prune"]["sparsities"].append(0.8))
     _check_ran(ran, {
         "validate", "prune_target@none-lth_oneshot-0.8", "prune_shadow@none-lth_oneshot-0-0.8", "posteriors@none-lth_oneshot-0.8",
-        "attack@none-lth_oneshot-0.8", "transfer", "greybox@none", "samia@none-lth_oneshot-0.8", "aggregate",
+        "defend@none-lth_oneshot-0.8", "attack@none-lth_oneshot-0.8", "transfer", "greybox@none", "samia@none-lth_oneshot-0.8", "aggregate",
         *reference_stages(("lth_oneshot-0.8",), dense=False),
     })
     after = _tree_hashes(pipeline.root, "models/none/dense", "models/none/lth_oneshot-0.5", "posteriors")
@@ -360,6 +381,7 @@ def test_train_epochs_reruns_training_not_prepare(pipeline: Pipeline) -> None:
         "prune_target@none-lth_oneshot-0.5", "prune_target@none-lth_oneshot-0.8",
         "prune_shadow@none-lth_oneshot-0-0.5", "prune_shadow@none-lth_oneshot-0-0.8",
         "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
+        "defend_dense@none", "defend@none-lth_oneshot-0.5", "defend@none-lth_oneshot-0.8",
         "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
         "transfer", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
         "aggregate", *reference_stages(("lth_oneshot-0.5", "lth_oneshot-0.8")),
@@ -375,6 +397,7 @@ def test_new_shadow_trains_only_that_shadow(pipeline: Pipeline) -> None:
         "validate", "prepare",
         "train_shadow@none-1", "prune_shadow@none-lth_oneshot-1-0.5", "prune_shadow@none-lth_oneshot-1-0.8",
         "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
+        "defend_dense@none", "defend@none-lth_oneshot-0.5", "defend@none-lth_oneshot-0.8",
         "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
         "transfer", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
         "aggregate",
@@ -395,6 +418,7 @@ def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
             ("prune_target", ("0.5", "0.8")),
             ("prune_shadow", ("0-0.5", "0-0.8", "1-0.5", "1-0.8")),
             ("posteriors", ("0.5", "0.8")),
+            ("defend", ("0.5", "0.8")),
             ("attack", ("0.5", "0.8")),
             ("samia", ("0.5", "0.8")),
         )
@@ -410,7 +434,7 @@ def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
 
 
 def test_new_reference_pair_trains_only_that_pair(pipeline: Pipeline) -> None:
-    kept = ("models/reference", "models/none", "posteriors")
+    kept = ("models/reference-models", "models/none", "posteriors")
     before = _tree_hashes(pipeline.root, *kept)
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "reference", "ids"), [0, 1, 2, 3, 4, 5]))
     levels = tuple(f"{m}-{s}" for m in ("lth_oneshot", "random_prune") for s in ("0.5", "0.8"))
@@ -426,7 +450,7 @@ def test_dense_only_trains_nothing_and_pruned_levels_come_back_from_the_cache(pi
     good = pipeline.params_path.read_text()
     kept = ("models", "posteriors")
     before = _tree_hashes(pipeline.root, *kept)
-    heavy = ("train", "prune", "prepare", "posteriors", "attack", "samia", "reference")
+    heavy = ("train", "prune", "prepare", "posteriors", "defend", "attack", "samia", "reference")
     try:
         ran = pipeline.repro_with(lambda p: _set(p, ("prune", "methods"), []))
         assert "aggregate" in ran and not any(s.startswith(heavy) for s in ran), ran

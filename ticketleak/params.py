@@ -228,10 +228,16 @@ class AttackParams(Section):
     greybox: GreyboxParams
     samia: SamiaParams
     reference: ReferenceParams
+    headline: list[str]  # the attack the verdicts and summary use: the first of these a variant has
+    margin: float  # equivalence margin on AUC for "no difference" claims
 
     def check(self) -> None:
         if declared(self, "bootstrap") and self.bootstrap < 0:
             raise ParamsError(f"attack.bootstrap: must be >= 0, got {self.bootstrap}")
+        if declared(self, "headline") and not (self.headline and all(isinstance(a, str) and a for a in self.headline)):
+            raise ParamsError(f"attack.headline: need a non-empty list of attack names, got {self.headline}")
+        if declared(self, "margin") and not 0 < self.margin < 0.5:
+            raise ParamsError(f"attack.margin: must be in (0, 0.5), got {self.margin}")
 
 
 class Variant(Choice):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -51,27 +52,28 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def data_tables(rows: list[Row], out: Path) -> None:
+def data_tables(rows: list[Row], out: Path, preference: Sequence[str]) -> None:
     """Tables behind the `dvc plots` definitions: undefended target, full posterior.
 
     attack_vs_sparsity.csv and accuracy_vs_sparsity.csv follow the first pruning method;
-    best_auc_by_method.csv and test_acc_by_method.csv have one column per method; roc.json
-    holds the best attack's ROC for dense and the first method's levels.
+    best_auc_by_method.csv (the headline attack's AUC, under its old file name) and
+    test_acc_by_method.csv have one column per method; roc.json holds the headline attack's ROC
+    (the first of ``preference`` each row has) for dense and the first method's levels.
     """
     methods = _methods(rows)
     base = _method_rows(rows, _first(methods))
     attacks = list(base[0].attacks)
     _write_csv(
         out / "attack_vs_sparsity.csv",
-        ["sparsity", *attacks, "best"],
-        [[_x(r), *(round(r.attacks[a]["auc"], 4) for a in attacks), round(r.best[1]["auc"], 4)] for r in base],
+        ["sparsity", *attacks, "headline"],
+        [[_x(r), *(round(r.attacks[a]["auc"], 4) for a in attacks), round(r.headline(preference)[1]["auc"], 4)] for r in base],
     )
     _write_csv(
         out / "accuracy_vs_sparsity.csv",
         ["sparsity", "train_acc", "test_acc"],
         [[_x(r), round(r.target["train_acc"], 4), round(r.target["test_acc"], 4)] for r in base],
     )
-    for name, value in (("best_auc_by_method", lambda r: r.best[1]["auc"]), ("test_acc_by_method", lambda r: r.target["test_acc"])):
+    for name, value in (("best_auc_by_method", lambda r: r.headline(preference)[1]["auc"]), ("test_acc_by_method", lambda r: r.target["test_acc"])):
         table: dict[float, dict[str, float]] = {}
         for m in methods:
             for r in _method_rows(rows, m):
@@ -79,20 +81,20 @@ def data_tables(rows: list[Row], out: Path) -> None:
         _write_csv(out / f"{name}.csv", ["sparsity", *methods], [[x, *(v.get(m, "") for m in methods)] for x, v in sorted(table.items())])
     _write_csv(
         out / "privacy_utility.csv",
-        ["variant", "level", "sparsity", "test_acc", "best_auc", "best_tpr_at_1pct_fpr"],
-        [[r.variant, r.level, _x(r), round(r.target["test_acc"], 4), round(r.best[1]["auc"], 4),
-          round(max(a["tpr_at_1pct_fpr"] for a in r.attacks.values()), 4)] for r in rows],
+        ["variant", "level", "sparsity", "test_acc", "headline_auc", "headline_tpr_at_1pct_fpr"],
+        [[r.variant, r.level, _x(r), round(r.target["test_acc"], 4), round(r.headline(preference)[1]["auc"], 4),
+          round(r.headline(preference)[1]["tpr_at_1pct_fpr"], 4)] for r in rows],
     )
     points = []
-    for r, fpr, tpr in _best_rocs(base):
+    for r, fpr, tpr in _headline_rocs(base, preference):
         keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
         points += [{"level": r.level, "fpr": max(float(fpr[i]), FLOOR), "tpr": max(float(tpr[i]), FLOOR)} for i in keep]
     (out / "roc.json").write_text(json.dumps(points))
 
 
-def _best_rocs(rows: list[Row]):
+def _headline_rocs(rows: list[Row], preference: Sequence[str]):
     for r in rows:
-        name, _ = r.best
+        name, _ = r.headline(preference)
         if name in REFERENCE_ATTACKS:  # LiRA / RMIA keep their scores beside their own results
             with np.load(layout.reference_paths(r.defense, r.level)[1]) as f:
                 fpr, tpr, _ = roc_curve(f["member"], f[name])
@@ -102,23 +104,24 @@ def _best_rocs(rows: list[Row]):
         yield r, fpr, tpr
 
 
-def figures(rows: list[Row], transfer: dict, out: Path) -> None:
-    """The PNG figures; ``transfer`` is the undefended transfer.json."""
+def figures(rows: list[Row], transfer: dict, out: Path, preference: Sequence[str]) -> None:
+    """The PNG figures; ``transfer`` is the undefended transfer.json; ``preference`` names the
+    headline attack (the first of it each row has)."""
     _transfer_heatmap(transfer, out / "transfer_heatmap.png")
-    _privacy_utility(rows, out / "privacy_utility.png")
-    _attack_vs_sparsity(rows, out / "attack_vs_sparsity.png")
+    _privacy_utility(rows, out / "privacy_utility.png", preference)
+    _attack_vs_sparsity(rows, out / "attack_vs_sparsity.png", preference)
     _accuracy_vs_sparsity(rows, out / "accuracy_vs_sparsity.png")
-    _roc(rows, out / "roc.png")
+    _roc(rows, out / "roc.png", preference)
     _confidence_histograms(rows, out / "confidence_histograms.png")
 
 
-def _errorbar(ax, group: list[Row], label: str) -> None:
-    auc = np.array([r.best[1]["auc"] for r in group])
-    sd = np.array([r.best[1].get("auc_std", 0.0) for r in group])
+def _errorbar(ax, group: list[Row], label: str, preference: Sequence[str]) -> None:
+    auc = np.array([r.headline(preference)[1]["auc"] for r in group])
+    sd = np.array([r.headline(preference)[1].get("auc_std", 0.0) for r in group])
     ax.errorbar([_x(r) for r in group], auc, yerr=2 * sd, marker="o", capsize=3, label=label)
 
 
-def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
+def _attack_vs_sparsity(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
     methods = _methods(rows)
     first = _first(methods)
     base = _method_rows(rows, first)
@@ -133,11 +136,11 @@ def _attack_vs_sparsity(rows: list[Row], path: Path) -> None:
     axes[0].set_title(f"Attack AUC, undefended, {first}")
     axes[1].set_title(f"Attack balanced accuracy, undefended, {first}")
     for m in methods:
-        _errorbar(axes[2], _method_rows(rows, m), m)
-    axes[2].set_title("Best-attack AUC per pruning method, undefended")
+        _errorbar(axes[2], _method_rows(rows, m), m, preference)
+    axes[2].set_title("Headline-attack AUC per pruning method, undefended")
     for variant in dict.fromkeys(r.variant for r in rows):
-        _errorbar(axes[3], _method_rows(rows, first, variant), variant)
-    axes[3].set_title(f"Best-attack AUC per defense, {first}")
+        _errorbar(axes[3], _method_rows(rows, first, variant), variant, preference)
+    axes[3].set_title(f"Headline-attack AUC per defense, {first}")
     for ax in axes:
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("sparsity (0 = dense)")
@@ -177,13 +180,14 @@ def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def _roc(rows: list[Row], path: Path) -> None:
+def _roc(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for r, fpr, tpr in _best_rocs(_method_rows(rows, _first(_methods(rows)))):
-        ax.plot(np.maximum(fpr, FLOOR), np.maximum(tpr, FLOOR), label=f"{r.level}: {r.best[0]} (AUC {r.best[1]['auc']:.3f})")
+    for r, fpr, tpr in _headline_rocs(_method_rows(rows, _first(_methods(rows))), preference):
+        name, head = r.headline(preference)
+        ax.plot(np.maximum(fpr, FLOOR), np.maximum(tpr, FLOOR), label=f"{r.level}: {name} (AUC {head['auc']:.3f})")
     ax.plot([FLOOR, 1], [FLOOR, 1], color="grey", lw=0.8, ls="--")
     ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate")
-    ax.set_title("ROC of the best attack, undefended (log-log)")
+    ax.set_title("ROC of the headline attack, undefended (log-log)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -235,8 +239,8 @@ def _transfer_heatmap(transfer: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _privacy_utility(rows: list[Row], path: Path) -> None:
-    """Every defense variant x pruning level: test accuracy against the best attack's AUC and its
+def _privacy_utility(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
+    """Every defense variant x pruning level: test accuracy against the headline attack's AUC and its
     TPR at 1% FPR (lower-right is better: accurate and private). Undefended points are black."""
     variants = list(dict.fromkeys(r.variant for r in rows))
     levels = list(dict.fromkeys(r.level for r in rows))
@@ -245,11 +249,11 @@ def _privacy_utility(rows: list[Row], path: Path) -> None:
     colors["none"] = (0, 0, 0)
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
     for r in rows:
-        tpr = max(a["tpr_at_1pct_fpr"] for a in r.attacks.values())
-        for ax, x in zip(axes, (r.best[1]["auc"], tpr)):
+        _, head = r.headline(preference)
+        for ax, x in zip(axes, (head["auc"], head["tpr_at_1pct_fpr"])):
             ax.scatter(x, r.target["test_acc"], color=colors[r.variant], marker=markers[r.level], s=45, alpha=0.85)
-    axes[0].set_xlabel("best-attack AUC (0.5 = chance)")
-    axes[1].set_xlabel("best TPR at 1% FPR")
+    axes[0].set_xlabel("headline-attack AUC (0.5 = chance)")
+    axes[1].set_xlabel("headline-attack TPR at 1% FPR")
     axes[0].set_ylabel("target test accuracy")
     axes[0].axvline(0.5, color="grey", lw=0.8, ls="--")
     for ax in axes:

@@ -72,8 +72,9 @@ examples:
 SHOW = """\
 Print the headline table of the last pipeline run, read from metrics/summary.json (written by
 the aggregate stage): one row per defense variant and pruning level, with the measured sparsity,
-the target's train and test accuracy, the best attack's AUC and TPR at 1% FPR (the best picked
-on the evaluation set itself, an optimistic summary), and the AUC of the Shokri shadow attack,
+the target's train and test accuracy, the headline attack (attack.headline, named before looking
+at the results), its AUC and TPR at 1% FPR, the cross-fitted best AUC (the best attack chosen on
+one half of the evaluation set and scored on the other), and the AUC of the Shokri shadow attack,
 the global loss threshold and online LiRA (`-` where the run has none). The full tables are in
 reports/summary.md."""
 
@@ -90,8 +91,10 @@ COLUMNS = (
     ("sparsity", "sparsity"),
     ("train_acc", "train acc"),
     ("test_acc", "test acc"),
-    ("best_auc", "best AUC"),
-    ("best_tpr_at_1pct_fpr", "best TPR@1%"),
+    ("headline_attack", "headline"),
+    ("headline_auc", "AUC"),
+    ("headline_tpr_at_1pct_fpr", "TPR@1%"),
+    ("crossfit_best_auc", "cross-fitted best AUC"),
     ("shokri_auc", "Shokri AUC"),
     ("loss_auc", "loss AUC"),
     ("lira_auc", "LiRA AUC"),

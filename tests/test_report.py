@@ -1,0 +1,162 @@
+"""ticketleak/report.py: the headline attack, the paired dense-vs-pruned verdicts and the summary."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from ticketleak import layout, plots, report, stats, store
+from ticketleak.report import Row
+
+PREFERENCE = ["lira_offline_fixed", "loss_class"]
+PRUNED = "lth_oneshot-0.9"
+N = 60  # members, and as many non-members
+
+
+def _metrics(auc: float) -> dict:
+    return {"auc": auc, "accuracy": auc, "tpr_at_1pct_fpr": auc / 10, "tpr_at_0.1pct_fpr": 0.0}
+
+
+def _row(defense="none", level="dense", release="none", test_acc=0.9, lira=True) -> Row:
+    attacks = {"shokri_sorted": _metrics(0.52), "loss_global": _metrics(0.53), "loss_class": _metrics(0.55)}
+    if lira:
+        attacks["lira_offline_fixed"] = _metrics(0.6)
+    target = {"train_acc": 1.0, "test_acc": test_acc, "sparsity": layout.parse_level(level)[1], "epsilon": None}
+    return Row(defense, release, level, target["sparsity"], target, attacks)
+
+
+def _write_scores(defense: str, level: str, seed: int, member: np.ndarray, releases=("none", "topk"), lira=True) -> dict:
+    """Per-sample scores as stages/attack.py and stages/reference.py save them; returns them by name."""
+    rng = np.random.default_rng(seed)
+    arrays = {"member": member, "labels": rng.integers(0, 10, member.size)}
+    for rel in releases:
+        for name in ("shokri_sorted", "loss_global", "loss_class"):
+            arrays[f"{rel}/{name}"] = rng.normal(size=member.size) + 0.3 * member
+    scores_path = layout.result_paths(defense, level)[1]
+    scores_path.parent.mkdir(parents=True, exist_ok=True)
+    store.save_arrays(scores_path, arrays)
+    if lira:
+        ref = {"member": member, "labels": arrays["labels"], "lira_offline_fixed": rng.normal(size=member.size) + 0.5 * member}
+        store.save_arrays(layout.reference_paths(defense, level)[1], ref)
+        arrays["lira_offline_fixed"] = ref["lira_offline_fixed"]
+    return arrays
+
+
+@pytest.fixture
+def scored(tmp_path, monkeypatch):
+    """Dense and pruned undefended targets scored on the same samples, in a scratch results/."""
+    monkeypatch.chdir(tmp_path)
+    member = np.repeat([True, False], N)
+    return {level: _write_scores("none", level, seed, member) for seed, level in enumerate(("dense", PRUNED))}
+
+
+def test_headline_is_the_first_preferred_attack_the_row_has():
+    assert report.Row.headline(_row(), PREFERENCE)[0] == "lira_offline_fixed"
+    name, metrics = _row(lira=False).headline(PREFERENCE)
+    assert name == "loss_class" and metrics["auc"] == 0.55  # falls back, even though it is not the best
+    assert _row().headline(["loss_global", "lira_offline_fixed"])[0] == "loss_global"
+    with pytest.raises(ValueError, match="none of the headline attacks"):
+        _row().headline(["rmia_offline"])
+
+
+def test_paired_difference_is_the_paired_bootstrap_of_the_same_arrays(scored):
+    rows = [_row(), _row(level=PRUNED)]
+    (c,) = report.comparisons(rows, PREFERENCE, num_classes=10, n=200)
+    member = scored["dense"]["member"]
+    expected = stats.paired_bootstrap(member, scored["dense"]["lira_offline_fixed"], scored[PRUNED]["lira_offline_fixed"],
+                                      stats.auc, n=200, seed=0)
+    assert c.attack == "lira_offline_fixed" and c.n_samples == 2 * N
+    assert c.paired == expected
+
+
+def test_release_rows_use_the_released_scores(scored):
+    rows = [_row(release="topk", lira=False), _row(level=PRUNED, release="topk", lira=False)]
+    (c,) = report.comparisons(rows, PREFERENCE, num_classes=10, n=50)
+    member = scored["dense"]["member"]
+    expected = stats.paired_bootstrap(member, scored["dense"]["topk/loss_class"], scored[PRUNED]["topk/loss_class"],
+                                      stats.auc, n=50, seed=0)
+    assert c.variant == "none+topk" and c.attack == "loss_class" and c.paired == expected
+
+
+def test_one_training_seed_gives_no_evidence_either_way(scored):
+    rows = [_row(), _row(level=PRUNED), _row(release="topk", lira=False), _row(level=PRUNED, release="topk", lira=False)]
+    lines = report.verdicts(rows, PREFERENCE, 0.02, num_classes=10, n=100)
+    text = "\n".join(lines)
+    assert f"- none, {PRUNED} (lira_offline_fixed): AUC 0.600 vs dense 0.600: " in text
+    assert f"paired bootstrap over the {2 * N} shared samples" in text
+    claims = [line for line in lines if line.startswith("  - seed")]
+    assert len(claims) == 4  # two claims per comparison
+    assert all("no evidence either way" in line and "fewer than 3 training seeds" in line for line in claims)
+    assert any("(expected equal)" in line for line in claims) and any("(expected greater)" in line for line in claims)
+    tallies = [line for line in lines if line.startswith("Tally")]
+    # none and none+topk release the same two trained models: one independent baseline
+    assert tallies and all("0 agree, 0 disagree, 2 no evidence (2 comparisons sharing 1 independent baseline)" in t
+                           for t in tallies)
+
+
+def test_models_below_the_utility_floor_are_left_out_with_a_line(scored, tmp_path):
+    member = scored["dense"]["member"]
+    _write_scores("dpsgd", "dense", 5, member, releases=("none",), lira=False)
+    _write_scores("dpsgd", PRUNED, 6, member, releases=("none",), lira=False)
+    rows = [_row(), _row(level=PRUNED), _row("dpsgd", lira=False), _row("dpsgd", PRUNED, test_acc=0.12, lira=False)]
+    assert report.floor_excluded(rows, 10) == {("dpsgd", PRUNED): 0.12}  # floor 0.15
+    lines = report.verdicts(rows, PREFERENCE, 0.02, num_classes=10, n=50)
+    assert not any(line.startswith("- dpsgd") for line in lines)
+    (left,) = [line for line in lines if line.startswith("Left out")]
+    assert f"dpsgd {PRUNED} (0.120)" in left and "1.5 x chance = 0.150 for 10 classes" in left
+    assert "(1 comparison)" in lines[-1] or "(1 independent comparison)" in lines[-1]
+    # above the floor (1.5 / 100 classes), the same model is compared
+    assert any(line.startswith("- dpsgd") for line in report.verdicts(rows, PREFERENCE, 0.02, num_classes=100, n=50))
+
+
+def test_dense_and_pruned_must_share_their_samples(scored):
+    member = scored["dense"]["member"]
+    _write_scores("none", PRUNED, 9, member[::-1].copy())
+    with pytest.raises(ValueError, match="same samples"):
+        report.comparisons([_row(), _row(level=PRUNED)], PREFERENCE, num_classes=10, n=10)
+
+
+def test_summary_metrics_headline_and_cross_fitted_best(scored):
+    rows = [_row(), _row(level=PRUNED), _row(release="topk", lira=False), _row(level=PRUNED, release="topk", lira=False)]
+    crossfit = report.cross_fitted(rows)
+    summary = report.summary_metrics(rows, PREFERENCE, crossfit)
+    assert set(summary) == {"none", "none+topk"}
+    entry = summary["none"]["dense"]
+    assert entry["headline_attack"] == "lira_offline_fixed" and entry["headline_auc"] == 0.6
+    assert entry["headline_tpr_at_1pct_fpr"] == 0.06
+    expected = stats.cross_fitted_best(scored["dense"]["member"], {
+        "lira_offline_fixed": scored["dense"]["lira_offline_fixed"],
+        **{a: scored["dense"][f"none/{a}"] for a in ("shokri_sorted", "loss_global", "loss_class")},
+    })
+    assert entry["crossfit_best_auc"] == round(expected.auc, 4)
+    assert entry["crossfit_best_attacks"] == list(expected.picks)
+    assert summary["none+topk"][PRUNED]["headline_attack"] == "loss_class"
+    assert not any(k.startswith("best_") for v in summary.values() for e in v.values() for k in e)
+    md = report.markdown(rows, None, PREFERENCE, crossfit, report.verdicts(rows, PREFERENCE, 0.02, 10, n=20))
+    assert "| headline attack |" in md and "cross-fitted best AUC" in md and "no evidence either way" in md
+
+
+def test_attack_vs_sparsity_table_has_the_headline_column(scored, tmp_path):
+    rows = [_row(), _row(level=PRUNED)]
+    out = tmp_path / "plots"
+    out.mkdir()
+    plots.data_tables(rows, out, PREFERENCE)
+    with (out / "attack_vs_sparsity.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [float(r["headline"]) for r in table] == [0.6, 0.6]
+    assert "best" not in table[0]
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("headline", []), ("headline", [3]), ("margin", 0.0), ("margin", 0.5), ("margin", -0.01)],
+)
+def test_headline_and_margin_params_are_checked(raw_params, key, value):
+    from ticketleak import params
+
+    assert params.validate(raw_params).attack.headline[0] == "lira_offline_fixed"
+    raw_params["attack"][key] = value
+    with pytest.raises(params.ParamsError, match=f"attack.{key}"):
+        params.validate(raw_params)
