@@ -29,9 +29,6 @@ import yaml
 
 from ticketleak.errors import UserError
 
-if typing.TYPE_CHECKING:
-    from ticketleak.registry import Registry
-
 
 class ParamsError(UserError, ValueError):
     """A bad parameter: the message is one line and names the key."""
@@ -49,7 +46,7 @@ class Section:
     """Base of every params section: raises when a stage reads a key it did not declare."""
 
     _section: str = ""  # set per instance by build (the dotted key)
-    entries: ClassVar[Registry | None] = None  # leftover keys are this registry's names
+    entries: ClassVar[Any] = None  # a ticketleak.registry.Registry: leftover keys are its names
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
@@ -80,7 +77,7 @@ class NoSettings(Section):
 class Choice(Section):
     """One named choice of a registry: ``kind`` plus that entry's settings, as attributes."""
 
-    registry: ClassVar[Registry]
+    registry: ClassVar[Any]  # the ticketleak.registry.Registry the kinds come from
 
     def __init__(self, kind: str, settings: Section) -> None:
         object.__setattr__(self, "kind", kind)
@@ -246,10 +243,8 @@ def check_key(root: type[Section], key: str) -> None:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    """The resolved annotations of a section (its ``entries`` ClassVar names the Registry class)."""
-    from ticketleak.registry import Registry
-
-    return typing.get_type_hints(cls, localns={"Registry": Registry})
+    """The resolved annotations of a section."""
+    return typing.get_type_hints(cls)
 
 
 def _unwrap_optional(tp: Any) -> Any:
