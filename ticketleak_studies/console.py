@@ -2,6 +2,7 @@
 headline numbers, and drive the seed studies.
 
     ticketleak repro [TARGET ...] [-- DVC_REPRO_ARGS ...]
+    ticketleak repro -j N [--scheduler ADDRESS] [TARGET ...]
     ticketleak show [--variant V]
     ticketleak study list|run|report ...
     ticketleak --version
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -60,14 +62,23 @@ Run `dvc repro` in the repository (the folder holding dvc.yaml, searched upwards
 current folder), with the dvc of the virtualenv this command is installed in (else the one on
 PATH), DVC analytics off, and the virtualenv's bin first on PATH, since the stage commands call
 `python`. Stage targets are passed to dvc as they are; any other `dvc repro` argument goes
-after `--`. The exit status is dvc's."""
+after `--`. The exit status is dvc's.
+
+With -j N the stages run in parallel on Dask distributed: every stage whose upstream stages are
+finished starts at once, on N single-threaded local workers, or on the workers of an existing
+Dask cluster (--scheduler tcp://HOST:8786; its workers must see this repository at the same
+path). DVC still decides what is out of date, restores what its run cache holds, hashes the
+outputs and writes dvc.lock, exactly as `dvc repro` would; a failed stage stops only the stages
+downstream of it and is named, with the last lines of its output, when the rest have finished."""
 
 REPRO_EXAMPLES = f"""\
 examples:
   {PROG} repro                          # every stage that is out of date
   {PROG} repro aggregate                # up to the aggregate stage (metrics/summary.json)
   {PROG} repro -- --dry                 # print the stages that would run
-  {PROG} repro -- -f train_target       # force a stage (any dvc repro option after --)"""
+  {PROG} repro -- -f train_target       # force a stage (any dvc repro option after --)
+  {PROG} repro -j 2                     # two stages at a time on a local Dask cluster
+  {PROG} repro -j 1 --scheduler tcp://head:8786   # on an existing Dask cluster"""
 
 SHOW = """\
 Print the headline table of the last pipeline run, read from metrics/summary.json (written by
@@ -121,8 +132,23 @@ def find_root(start: Path | None = None) -> Path:
 # ---- repro ----------------------------------------------------------------------------------
 
 
+def _jobs(text: str | None) -> int:
+    """``-j N``: checked here rather than by argparse, so that a bad value is one line."""
+    if text is None:
+        return 1
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise ConsoleError(f"-j/--jobs: expected a whole number of workers, got {text!r}") from None
+    if jobs < 1:
+        raise ConsoleError(f"-j/--jobs: expected at least 1 worker, got {jobs}")
+    return jobs
+
+
 def cmd_repro(args: argparse.Namespace) -> int:
     root = find_root()
+    if args.jobs is not None or args.scheduler:
+        return _parallel_repro(root, args)
     argv = [dvc_executable(), "repro", *args.targets, *args.dvc_args]
     try:
         proc = subprocess.Popen(argv, cwd=root, env=cli.dvc_env())
@@ -135,6 +161,22 @@ def cmd_repro(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # dvc got the same Ctrl-C: let it stop its stage and clean up
             continue
     return 128 - rc if rc < 0 else rc  # killed by a signal: the shell's 128 + signal number
+
+
+def _parallel_repro(root: Path, args: argparse.Namespace) -> int:
+    jobs = _jobs(args.jobs)
+    if args.dvc_args:
+        raise ConsoleError(f"-j/--scheduler take no dvc repro arguments after `--` (got {' '.join(args.dvc_args)})")
+    os.environ.update(cli.dvc_env())  # what the stage commands inherit, as under `ticketleak repro`
+    from ticketleak_studies import runner
+
+    try:
+        outcome = runner.reproduce(root, args.targets, jobs, args.scheduler, say=lambda m: print(m, flush=True))
+    except runner.RunnerError as exc:
+        raise ConsoleError(str(exc)) from None
+    print(f"{len(outcome.ran)} stage(s) ran, {len(outcome.restored)} restored from the run cache, "
+          f"{len(outcome.unchanged)} unchanged")
+    return 0
 
 
 # ---- show -----------------------------------------------------------------------------------
@@ -206,8 +248,10 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = top.add_subparsers(dest="command", metavar="{repro,show,study}", required=True, title="commands")
     p = sub.add_parser("repro", help="run the pipeline (dvc repro) in the repository",
-                       description=REPRO, epilog=REPRO_EXAMPLES, formatter_class=FMT, usage=f"{PROG} repro [-h] [TARGET ...] [-- DVC_REPRO_ARGS ...]")
+                       description=REPRO, epilog=REPRO_EXAMPLES, formatter_class=FMT, usage=f"{PROG} repro [-h] [-j N [--scheduler ADDRESS]] [TARGET ...] [-- DVC_REPRO_ARGS ...]")
     p.add_argument("targets", nargs="*", metavar="TARGET", help="stages (or dvc.yaml paths) to reproduce; default: all")
+    p.add_argument("-j", "--jobs", metavar="N", help="run up to N stages at once on a local Dask cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the stages on this Dask scheduler's workers instead")
     p.set_defaults(handler=cmd_repro, dvc_args=[])
     p = sub.add_parser("show", help="print the headline table from metrics/summary.json",
                        description=SHOW, epilog=SHOW_EXAMPLES, formatter_class=FMT)

@@ -1,0 +1,201 @@
+"""The parallel runner (``ticketleak repro -j``) against ``dvc repro`` on a small DVC project made
+here: the same outputs, the same dvc.lock and run-cache entries; a failed stage stops only its
+dependents; a killed run completes when started again; bad input is one line."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("dvc")
+pytest.importorskip("distributed")
+
+from ticketleak_studies import runner
+
+VENV_BIN = Path(sys.executable).parent
+DVC = str(VENV_BIN / "dvc") if (VENV_BIN / "dvc").exists() else shutil.which("dvc") or "dvc"
+TICKETLEAK = str(VENV_BIN / "ticketleak") if (VENV_BIN / "ticketleak").exists() else shutil.which("ticketleak") or "ticketleak"
+
+STEP = """\
+import json, os, sys, time
+kind, i = sys.argv[1], int(sys.argv[2])
+time.sleep(float(os.environ.get("STEP_SLEEP", "0.2")))
+if kind == "gen":
+    open(f"out/g{i}.txt", "w").write(str(i) * (i + 1))
+elif kind == "sq":
+    if os.path.exists(f"fail{i}"):
+        print("about to fail"); raise SystemExit(f"stage sq {i}: told to fail")
+    text = open(f"out/g{i}.txt").read()
+    os.makedirs(f"out/sq{i}", exist_ok=True)
+    open(f"out/sq{i}/a.txt", "w").write(text * 2)
+    open(f"out/sq{i}/b.txt", "w").write(text[::-1])
+else:
+    parts = [open(f"out/sq{j}/a.txt").read() for j in range(4)]
+    open("out/total.txt", "w").write("".join(parts))
+    json.dump({"chars": sum(map(len, parts))}, open("metrics.json", "w"))
+"""
+
+DVC_YAML = """\
+stages:
+  gen:
+    matrix:
+      i: [0, 1, 2, 3]
+    cmd: python step.py gen ${item.i}
+    deps: [step.py]
+    outs:
+      - out/g${item.i}.txt
+  sq:
+    matrix:
+      i: [0, 1, 2, 3]
+    cmd: python step.py sq ${item.i}
+    deps:
+      - step.py
+      - out/g${item.i}.txt
+    outs:
+      - out/sq${item.i}
+  total:
+    cmd: python step.py total 0
+    deps: [step.py, out/sq0, out/sq1, out/sq2, out/sq3]
+    outs: [out/total.txt]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "GIT_"))}
+    env.update(DVC_NO_ANALYTICS="1", PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", **extra)
+    return env
+
+
+def _run(root: Path, *cmd: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), check=False, cwd=root, env=_env(**env), text=True, capture_output=True, timeout=300)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    return proc
+
+
+def _project(root: Path) -> Path:
+    root.mkdir()
+    (root / "step.py").write_text(STEP)
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "out").mkdir()
+    _run(root, "git", "init", "-q")
+    _run(root, DVC, "init", "-q")
+    return root
+
+
+def _files(root: Path) -> dict[str, str]:
+    """md5 of every output and of dvc.lock (what must be identical), by relative path."""
+    paths = [root / "dvc.lock", root / "metrics.json", *sorted((root / "out").rglob("*"))]
+    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in paths if p.is_file() and p.name != ".gitignore"}
+
+
+def _run_cache(root: Path) -> set[str]:
+    runs = root / ".dvc" / "cache" / "runs"
+    return {str(p.relative_to(runs)) for p in runs.rglob("*") if p.is_file()} if runs.exists() else set()
+
+
+def _parallel(root: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    return _run(root, TICKETLEAK, "repro", "-j", "3", *args, check=check, **env)
+
+
+@pytest.fixture
+def serial(tmp_path: Path) -> Path:
+    root = _project(tmp_path / "serial")
+    _run(root, DVC, "repro", "-q")
+    return root
+
+
+def test_parallel_run_equals_dvc_repro(serial: Path, tmp_path: Path) -> None:
+    root = _project(tmp_path / "parallel")
+    proc = _parallel(root)
+    assert proc.stdout.count("Running stage '") == 9
+    assert _files(root) == _files(serial)  # outputs and dvc.lock byte for byte
+    assert _run_cache(root) == _run_cache(serial) and len(_run_cache(root)) == 9
+    assert "up to date" in _run(root, DVC, "status").stdout
+    again = _parallel(root)
+    assert "Running stage" not in again.stdout and "0 stage(s) ran, 0 restored from the run cache, 9 unchanged" in again.stdout
+
+
+def test_only_changed_stages_run_and_run_cache_restores(serial: Path, tmp_path: Path) -> None:
+    root = _project(tmp_path / "parallel")
+    _parallel(root)
+    (root / "out" / "sq2" / "a.txt").write_text("tampered")  # sq@2's output changed: it and total rerun
+    proc = _parallel(root)
+    assert "restored its outputs" in proc.stdout  # sq@2 from the run cache; total likewise (same inputs)
+    assert _files(root) == _files(serial)
+    shutil.rmtree(root / "out")
+    (root / "out").mkdir()
+    proc = _parallel(root)
+    assert "Running stage" not in proc.stdout and "9 restored from the run cache" in proc.stdout
+    assert _files(root) == _files(serial)
+
+
+def test_a_failed_stage_stops_only_its_dependents(serial: Path, tmp_path: Path) -> None:
+    root = _project(tmp_path / "parallel")
+    (root / "fail2").touch()
+    proc = _parallel(root, check=False)
+    assert proc.returncode == 1
+    err = proc.stderr.strip().splitlines()
+    assert err[0].startswith("error: stage 'sq@2' failed; 1 stage(s) downstream skipped")
+    assert "about to fail" in proc.stderr and "stage sq 2: told to fail" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    for i in (0, 1, 3):  # the other branches finished and are recorded
+        assert (root / "out" / f"sq{i}" / "a.txt").exists()
+    lock = (root / "dvc.lock").read_text()
+    assert "sq@3:" in lock and "sq@2:" not in lock and "total:" not in lock
+    (root / "fail2").unlink()
+    proc = _parallel(root)
+    assert "Running stage 'sq@2'" in proc.stdout and "Running stage 'gen@" not in proc.stdout
+    # dvc.lock holds the same entries; sq@2 comes last, as after `dvc repro --keep-going` and a rerun
+    assert yaml.safe_load((root / "dvc.lock").read_text()) == yaml.safe_load((serial / "dvc.lock").read_text())
+    assert {k: v for k, v in _files(root).items() if k != "dvc.lock"} == {k: v for k, v in _files(serial).items() if k != "dvc.lock"}
+
+
+def test_a_killed_run_completes_when_started_again(serial: Path, tmp_path: Path) -> None:
+    root = _project(tmp_path / "parallel")
+    env = _env(STEP_SLEEP="1.5")
+    proc = subprocess.Popen([TICKETLEAK, "repro", "-j", "2"], cwd=root, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((root / "out").glob("sq*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and the stage commands it started
+    proc.wait()
+    assert not (root / "out" / "total.txt").exists()
+    again = _parallel(root, STEP_SLEEP="0")
+    assert "restored its outputs" in again.stdout  # what had finished comes from the run cache
+    assert _files(root) == _files(serial)
+    assert "up to date" in _run(root, DVC, "status").stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-j", "0"], "error: -j/--jobs: expected at least 1 worker, got 0"),
+    (["-j", "two"], "error: -j/--jobs: expected a whole number of workers, got 'two'"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "error: cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    (["-j", "2", "nosuch"], "error: Stage 'nosuch' not found"),
+    (["-j", "2", "--", "-f"], "error: -j/--scheduler take no dvc repro arguments"),
+])
+def test_bad_input_is_one_line_and_runs_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    root = _project(tmp_path / "p")
+    proc = _run(root, TICKETLEAK, "repro", *args, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith(message)
+    assert not (root / "dvc.lock").exists() and not list((root / "out").iterdir())
+
+
+def test_runner_rejects_zero_jobs_before_touching_the_repository(tmp_path: Path) -> None:
+    with pytest.raises(runner.RunnerError, match="expected a number of workers >= 1"):
+        runner.reproduce(tmp_path, jobs=0)

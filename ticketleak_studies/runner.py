@@ -1,0 +1,300 @@
+"""``ticketleak repro -j N``: DVC's pipeline, every ready stage at once, on Dask distributed.
+
+DVC decides and records; Dask runs the commands. One process loads the repository once and
+holds DVC's repository lock for the whole run. It walks DVC's own plan (the order ``dvc repro``
+would run), and as soon as a stage's upstream stages are finished it asks DVC what ``dvc repro``
+would: is the stage changed (``Stage.changed``)? If so its outputs are removed, DVC's run cache
+restores them when it can, and otherwise the stage's command is sent to a Dask worker. When the
+command succeeds, DVC hashes and caches the outputs and saves the run-cache entry, as
+``Stage.run`` does. ``dvc.lock`` is written in one pass per batch (``Lockfile.dump_stages``), in
+the plan's order, so it comes out exactly as ``dvc repro`` writes it; DVC's own ``repro``
+rewrites the whole lock once per stage, which is what makes large grids slow.
+
+A failed command stops only the stages downstream of it; the others finish, then the run exits
+non-zero naming the stage with the last lines of its output (the whole log is kept under
+``.dvc/tmp/ticketleak-runs/``). Killed and started again, the run restores what had finished from
+the run cache. The engine is Dask's: a local cluster of N single-threaded workers by default, or
+the scheduler at ``--scheduler`` (its workers must see the repository at the same path).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+
+LOGS = Path(".dvc") / "tmp" / "ticketleak-runs"
+TAIL_LINES = 20
+FLUSH_SECONDS = 20.0  # how often finished stages are written to dvc.lock (and always at the end)
+
+
+class RunnerError(Exception):
+    """What the user can fix (bad -j, an unreachable scheduler, a failed stage): one line."""
+
+
+def execute(commands: Sequence[Sequence[str]], cwd: str, env: dict[str, str], log: str) -> tuple[int, float]:
+    """Run one stage's commands in order (a Dask task): their output goes to ``log``; returns the
+    first non-zero exit status (or 0) and the seconds they took."""
+    start = time.perf_counter()
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        for argv in commands:
+            rc = subprocess.run(list(argv), check=False, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, close_fds=True).returncode
+            if rc != 0:
+                return rc, time.perf_counter() - start
+    return 0, time.perf_counter() - start
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def log_path(root: Path, stage_name: str) -> Path:
+    return root / LOGS / (re.sub(r"[^A-Za-z0-9_.@-]+", "_", stage_name) + ".log")
+
+
+@dataclass
+class Outcome:
+    """What one run did: stage names by what happened to them."""
+
+    ran: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # name -> last lines of its output
+    skipped: list[str] = field(default_factory=list)  # downstream of a failure
+    command_seconds: float = 0.0
+
+
+def connect(jobs: int, scheduler: str | None):
+    """A Dask client: a local cluster of ``jobs`` single-threaded workers, or ``scheduler``."""
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its INFO lines (comms closing) are noise here
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RunnerError(f"cannot reach the Dask scheduler at {scheduler}: {first}") from None
+    # Threads suffice: a task only waits on the stage's own process.
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster)
+
+
+class Run:
+    """One parallel reproduction of ``plan`` (DVC's order) over ``graph``."""
+
+    def __init__(self, repo: Repo, plan: list[Stage], graph: Any, client: Any, say: Callable[[str], None]):
+        self.repo, self.plan, self.client, self.say = repo, plan, client, say
+        self.root = Path(repo.root_dir)
+        self.index = {stage: i for i, stage in enumerate(plan)}
+        members = set(plan)
+        self.upstream = {s: [u for u in graph.successors(s) if u in members] for s in plan}
+        self.downstream: dict[Stage, list[Stage]] = {s: [] for s in plan}
+        for s, ups in self.upstream.items():
+            for u in ups:
+                self.downstream[u].append(s)
+        self.waiting = {s: len(ups) for s, ups in self.upstream.items()}
+        self.finished: dict[Stage, bool] = {}  # stage -> whether it must be written to dvc.lock
+        self.written = 0  # plan[:written] are finished and, where they ran, in dvc.lock
+        self.last_flush = time.monotonic()
+        self.outcome = Outcome()
+        self.futures: dict[Any, Stage] = {}
+        self.started: set[Stage] = set()
+
+    # -- decisions, all in this process ----------------------------------------------------------
+
+    def start(self, stage: Stage) -> None:
+        """Decide what ``stage`` needs (its upstream stages are finished), and do or submit it."""
+        from dvc.stage.cache import RunCacheNotFoundError
+
+        name = stage.addressing
+        if not stage.cmd or stage.frozen or stage.is_import:  # not ours to run: DVC's own way
+            self._finish(stage, dump=bool(stage.reproduce(upstream=self.upstream[stage])))
+            return
+        if not stage.changed(upstream=self.upstream[stage]):
+            self.outcome.unchanged.append(name)
+            self._finish(stage, dump=False)
+            return
+        stage.remove_outs(ignore_remove=False, force=False)
+        try:
+            self.repo.stage_cache.restore(stage)
+        except RunCacheNotFoundError:
+            stage.save_deps()
+            self._submit(stage)
+            return
+        self.say(f"Stage '{name}' is cached: restored its outputs from the run cache")
+        self.outcome.restored.append(name)
+        self._record(stage)
+
+    def _submit(self, stage: Stage) -> None:
+        from dvc.stage.run import (
+            _enforce_cmd_list,
+            _make_cmd,
+            get_executable,
+            prepare_kwargs,
+        )
+
+        kwargs = prepare_kwargs(stage)
+        commands = [_make_cmd(get_executable(), cmd) for cmd in _enforce_cmd_list(stage.cmd)]
+        for cmd in _enforce_cmd_list(stage.cmd):
+            self.say(f"Running stage '{stage.addressing}':\n> {cmd}")
+        log = str(log_path(self.root, stage.addressing))
+        future = self.client.submit(execute, commands, kwargs["cwd"], kwargs["env"], log,
+                                    key=f"stage-{self.index[stage]}-{stage.addressing}", pure=False)
+        self.futures[future] = stage
+
+    def _record(self, stage: Stage) -> None:
+        """Hash, cache and run-cache the outputs, as ``Stage.run`` does after the command."""
+        no_cache_outs = any(not out.use_cache for out in stage.outs if not (out.is_metric or out.is_plot))
+        stage.save(run_cache=not no_cache_outs)
+        stage.commit()
+        self._finish(stage, dump=True)
+
+    def _finish(self, stage: Stage, dump: bool) -> None:
+        self.finished[stage] = dump
+        for down in self.downstream[stage]:
+            self.waiting[down] -= 1
+
+    def _fail(self, stage: Stage, message: str) -> None:
+        self.outcome.failed[stage.addressing] = message
+        self.finished[stage] = False
+        todo = list(self.downstream[stage])
+        while todo:
+            down = todo.pop()
+            if down in self.finished:
+                continue
+            self.finished[down] = False
+            self.outcome.skipped.append(down.addressing)
+            todo.extend(self.downstream[down])
+
+    # -- dvc.lock ------------------------------------------------------------------------------
+
+    def flush(self, force: bool = False) -> None:
+        """Write the finished stages that open the plan to dvc.lock, in the plan's order."""
+        if not force and time.monotonic() - self.last_flush < FLUSH_SECONDS:
+            return
+        end = self.written
+        while end < len(self.plan) and self.plan[end] in self.finished:
+            end += 1
+        by_file: dict[Any, list[Stage]] = {}
+        for stage in self.plan[self.written:end]:
+            if self.finished[stage]:
+                by_file.setdefault(stage.dvcfile, []).append(stage)
+        for dvcfile, stages in by_file.items():
+            dvcfile._dump_lockfile(stages)
+        self.written = end
+        self.last_flush = time.monotonic()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def ready(self) -> list[Stage]:
+        """Stages not yet started whose upstream stages are all finished, in the plan's order."""
+        return [s for s in self.plan if s not in self.started and s not in self.finished and self.waiting[s] == 0]
+
+    def go(self) -> Outcome:
+        from distributed import wait
+
+        while True:
+            ready = self.ready()
+            for stage in ready:
+                self.started.add(stage)
+                self.start(stage)
+            if not self.futures:
+                if ready:
+                    continue  # what finished here may have readied others
+                break
+            done = wait(list(self.futures), return_when="FIRST_COMPLETED").done
+            for future in sorted(done, key=lambda f: self.index[self.futures[f]]):
+                stage = self.futures.pop(future)
+                self._collect(stage, future)
+            self.flush()
+        self.flush(force=True)
+        return self.outcome
+
+    def _collect(self, stage: Stage, future: Any) -> None:
+        name = stage.addressing
+        log = log_path(self.root, name)
+        try:
+            rc, seconds = future.result()
+        except Exception as exc:  # noqa: BLE001 - the worker died or could not start the command: that stage failed
+            self._fail(stage, f"{type(exc).__name__}: {exc}")
+            return
+        self.outcome.command_seconds += seconds
+        if rc != 0:
+            self._fail(stage, tail(log))
+            return
+        self._record(stage)
+        self.outcome.ran.append(name)
+        self.say(f"Stage '{name}' finished in {seconds:.1f} s ({len(self.finished)}/{len(self.plan)})")
+
+
+def reproduce(root: Path, targets: Iterable[str] = (), jobs: int = 2, scheduler: str | None = None,
+              say: Callable[[str], None] = print) -> Outcome:
+    """Bring ``targets`` (default: every stage) up to date as ``dvc repro`` would, with up to
+    ``jobs`` stage commands at once (or as many as the scheduler's workers take)."""
+    if jobs < 1:
+        raise RunnerError(f"-j/--jobs: expected a number of workers >= 1, got {jobs}")
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo, lock_repo
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+    repo = Repo(str(root))
+    try:
+        with lock_repo(repo), repo.scm_context(quiet=True):
+            try:
+                stages = collect_stages(repo, list(targets) or ["dvc.yaml"])
+            except DvcException as exc:
+                raise RunnerError(str(exc).splitlines()[0]) from None
+            graph = get_active_graph(repo.index.graph)
+            plan = plan_repro(graph, stages)
+            client = connect(jobs, scheduler)
+            try:
+                outcome = Run(repo, plan, graph, client, say).go()
+            finally:
+                cluster = getattr(client, "cluster", None)
+                client.close()
+                if cluster is not None and not scheduler:
+                    cluster.close()
+    finally:
+        repo.close()
+    if outcome.failed:
+        first, lines = next(iter(outcome.failed.items()))
+        more = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
+        skipped = f"; {len(outcome.skipped)} stage(s) downstream skipped" if outcome.skipped else ""
+        raise RunnerError(f"stage '{first}' failed{more}{skipped}; last lines of its output "
+                          f"({log_path(root, first).relative_to(root)}):\n{lines}")
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - `ticketleak repro -j` is the entry
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("targets", nargs="*")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--scheduler")
+    args = parser.parse_args(argv)
+    try:
+        reproduce(Path.cwd(), args.targets, args.jobs, args.scheduler)
+    except RunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
