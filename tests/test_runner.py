@@ -199,3 +199,21 @@ def test_bad_input_is_one_line_and_runs_nothing(tmp_path: Path, args: list[str],
 def test_runner_rejects_zero_jobs_before_touching_the_repository(tmp_path: Path) -> None:
     with pytest.raises(runner.RunnerError, match="expected a number of workers >= 1"):
         runner.reproduce(tmp_path, jobs=0)
+
+
+def test_results_shared_through_a_remote(tmp_path: Path) -> None:
+    """Run, `dvc push --run-cache` to a local remote; a second clone pulls and reproduces nothing."""
+    first = _project(tmp_path / "first")
+    remote = tmp_path / "remote"
+    _run(first, DVC, "remote", "add", "-d", "shared", str(remote))
+    _parallel(first)
+    _run(first, "git", "add", "-A")
+    _run(first, "git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "run")
+    _run(first, DVC, "push", "--run-cache")
+    second = tmp_path / "second"
+    _run(tmp_path, "git", "clone", "-q", str(first), str(second))
+    _run(second, DVC, "pull", "--run-cache")
+    proc = _run(second, DVC, "repro")
+    assert "Running stage" not in proc.stdout, proc.stdout
+    assert _files(second) == _files(first)
+    assert _run(second, DVC, "metrics", "show", "--json").stdout == _run(first, DVC, "metrics", "show", "--json").stdout

@@ -181,6 +181,7 @@ class Run:
         self.outcome = Outcome()
         self.futures: dict[Any, Stage] = {}
         self.started: set[Stage] = set()
+        self.queue: list[Stage] = []  # decided to run, waiting for a free worker
 
     # -- decisions, all in this process ----------------------------------------------------------
 
@@ -201,7 +202,7 @@ class Run:
             self.repo.stage_cache.restore(stage)
         except RunCacheNotFoundError:
             stage.save_deps()
-            self._submit(stage)
+            self.queue.append(stage)  # its command runs when a worker is free
             return
         self.say(f"Stage '{name}' is cached: restored its outputs from the run cache")
         self.outcome.restored.append(name)
@@ -257,9 +258,31 @@ class Run:
             if self.finished[stage]:
                 by_file.setdefault(stage.dvcfile, []).append(stage)
         for dvcfile, stages in by_file.items():
-            dvcfile._dump_lockfile(stages)
+            self._dump(dvcfile._lockfile, stages)
         self.written = end
         self.last_flush = time.monotonic()
+
+    def _dump(self, lockfile: Any, stages: list[Stage]) -> None:
+        """``Lockfile.dump_stages``, into a copy that then replaces the lock: stage commands read
+        dvc.lock while others run (``dvc.api.params_show``) and must never see it half-written."""
+        from dvc.dvcfile import Lockfile
+
+        path = Path(lockfile.path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        if path.exists():
+            shutil.copyfile(path, tmp)
+        dvc_logger = logging.getLogger("dvc")
+        level = dvc_logger.level
+        dvc_logger.setLevel(logging.WARNING)  # its "Updating lock file" would name the copy
+        try:
+            Lockfile(self.repo, str(tmp)).dump_stages(stages)
+            os.replace(tmp, path)
+        finally:
+            dvc_logger.setLevel(level)
+            tmp.unlink(missing_ok=True)
+            self.repo.scm_context.files_to_track.discard(os.path.relpath(tmp))
+        self.repo.scm_context.track_file(os.path.relpath(path))
+        self.say(f"Updated {os.path.relpath(path, self.root)} ({len(stages)} stage(s))")
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -270,14 +293,16 @@ class Run:
     def go(self) -> Outcome:
         from distributed import wait
 
+        slots = max(1, sum(self.client.nthreads().values()))  # one command per worker thread
         while True:
-            ready = self.ready()
-            for stage in ready:
-                self.started.add(stage)
-                self.start(stage)
+            while ready := self.ready():  # deciding may finish stages (unchanged, restored) and ready others
+                for stage in ready:
+                    self.started.add(stage)
+                    self.start(stage)
+            self.queue.sort(key=self.index.__getitem__)  # free workers take the plan's earliest stages
+            while self.queue and len(self.futures) < slots:
+                self._submit(self.queue.pop(0))
             if not self.futures:
-                if ready:
-                    continue  # what finished here may have readied others
                 break
             done = wait(list(self.futures), return_when="FIRST_COMPLETED").done
             for future in sorted(done, key=lambda f: self.index[self.futures[f]]):
