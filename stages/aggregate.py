@@ -49,7 +49,8 @@ def main() -> None:
         if "none" in refs:
             per_class[lv]["lira_online"] = store.read_json(layout.reference_paths("none", lv)[0])["per_class"]["lira_online"]
     per_class_table = "\n".join(report.per_class_lines(per_class, [str(c) for c in classes])) + "\n"
-    args.report.write_text(report.markdown(rows, transfer, headline, crossfit, verdicts) + samia_table + per_class_table)
+    scope = report.scope_line(p.prune.scope, p.prune.output_layer)
+    args.report.write_text(report.markdown(rows, transfer, headline, crossfit, verdicts, scope) + samia_table + per_class_table)
     print("\n".join(verdicts))
 
 

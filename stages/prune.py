@@ -74,7 +74,7 @@ def main() -> None:
             build=lambda: runs.build_from_info(info),
             train=members, fit=fit, recipe_epochs=recipe.epochs, tag=f"{recipe!r} {variant!r}",
             settings=p.prune.entry(args.method),
-            scope=p.prune.scope, seed=info["seed"], label=label, cache=IMP_CACHE,
+            scope=p.prune.scope, output_layer=p.prune.output_layer, seed=info["seed"], label=label, cache=IMP_CACHE,
         )
         model, record = pruning.run(args.method, job, args.sparsity)
         live.end()

@@ -366,7 +366,7 @@ def test_new_release_variant_reruns_only_defend_and_attack(pipeline: Pipeline) -
 def test_reference_attacks(pipeline: Pipeline) -> None:
     result = pipeline.json("results/none/lth_oneshot-0.5-reference.json")
     assert result["references"]["count"] == 4 and result["references"]["mirror"] is True
-    assert set(result["attacks"]["none"]) == {"lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia_offline"}
+    assert set(result["attacks"]["none"]) == {"lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia_offline", "rmia_offline_ratio"}
     for name, metrics in result["attacks"]["none"].items():
         for metric in ATTACK_METRICS:
             assert 0.0 <= metrics[metric] <= 1.0, (name, metric)

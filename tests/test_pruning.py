@@ -84,6 +84,23 @@ def test_global_masks_remove_the_smallest_magnitudes():
     assert dropped.max() <= kept.min()
 
 
+@pytest.mark.parametrize("method", ["lth_oneshot", "snip"])
+def test_output_layer_false_keeps_the_classifier_whole(method):
+    """prune.output_layer: false leaves the last layer unpruned and takes the asked sparsity from
+    the others (magnitude and at-initialisation methods alike); true ranks it with them."""
+    job = replace(_job(method), output_layer=False)
+    model, record = pruning.run(method, job, 0.8)
+    layers = prunable_layers(model)
+    last, hidden = layers[-1][0], [n for n, _ in layers[:-1]]
+    masks = record["masks"]
+    assert bool(masks[last].all())
+    pruned = sum(int((~masks[n]).sum()) for n in hidden)
+    total = sum(masks[n].numel() for n in hidden)
+    assert pruned == round(0.8 * total)
+    ranked = M.magnitude_masks(job.dense, 0.8, "global", output_layer=True)
+    assert not bool(ranked[last].all())  # on this net the global ranking does cut into the output layer
+
+
 def test_ticket_rewinds_survivors_to_init_before_retraining():
     job = _job("lth_oneshot")
     masks = M.magnitude_masks(job.dense, 0.8, "global")

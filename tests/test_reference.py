@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.stats import norm
 
 from ticketleak.metrics import auc
 from ticketleak.reference import (
@@ -14,6 +15,7 @@ from ticketleak.reference import (
     lira_statistic,
     membership_matrix,
     mirror,
+    one_sided_log_odds,
     rmia_offline,
     tune_rmia_a,
 )
@@ -80,9 +82,26 @@ def test_lira_online_matches_a_hand_computation():
 
 
 def test_lira_offline_is_the_one_sided_test_on_out_models():
-    phi_cdf = lambda t: 0.5 * (1 + math.erf(t / math.sqrt(2)))  # noqa: E731
-    expected = [math.log(phi_cdf((2.5 + 0.5) / 0.5)), math.log(phi_cdf((3 - 1) / 1))]
+    phi_cdf = lambda t: 0.5 * (1 + math.erf(t / math.sqrt(2)))
+    log_odds = lambda t: math.log(phi_cdf(t) / (1 - phi_cdf(t)))
+    expected = [log_odds((2.5 + 0.5) / 0.5), log_odds((3 - 1) / 1)]
     np.testing.assert_allclose(lira_offline(TARGET_PHI, REF_PHI, REF_IN, False), expected)
+
+
+def test_lira_offline_does_not_saturate_for_confident_members():
+    """Two OUT models with nearly equal phi: a tiny per-sample sd puts confident members at z in
+    the tens or hundreds, where log Phi(z) is exactly 0 in float64; the log-odds keeps them apart
+    and in the order of z, on both tails."""
+    z = np.array([-300.0, -40.0, -12.0, -9.0, 0.0, 9.0, 12.0, 40.0, 300.0])
+    assert (norm.logcdf(z[5:]) == 0).sum() == 2  # what saturated before: z = 40 and 300
+    score = one_sided_log_odds(z)
+    assert np.all(np.diff(score) > 0) and np.isfinite(score).all()
+    np.testing.assert_allclose(score[4], 0.0)
+    np.testing.assert_allclose(score, -score[::-1])  # symmetric: log-odds of Phi(-z) = -log-odds of Phi(z)
+    ref_phi = np.array([[1.0, 2.0, 3.0, 4.0], [1.01, 2.01, 3.01, 4.01]])  # OUT for every sample, sd 0.005
+    target = np.array([1.5, 2.6, 3.7, 4.2])  # z = 99, 119, 139, 39 from each sample's own OUT mean
+    scores = lira_offline(target, ref_phi, np.zeros_like(ref_phi, dtype=bool), False)
+    assert np.argsort(scores).tolist() == [3, 0, 1, 2] and len(set(scores.tolist())) == 4
 
 
 def test_lira_falls_back_to_global_gaussians_without_in_or_out_references():
@@ -140,19 +159,23 @@ def test_rmia_matches_a_hand_computation():
     r_z = pop_target_py / 0.475
     for gamma, expected in ((1.0, [0.75, 0.5, 0.0]), (2.0, [0.5, 0.25, 0.0])):
         score = rmia_offline(target_py, ref_py, ref_in, pop_target_py, pop_ref_py, pop_ref_in, 0.5, gamma)
-        fraction = np.floor(score * len(r_z)) / len(r_z)  # the tie-break term stays below 1 / Z
+        np.testing.assert_allclose(score, expected)  # the paper's score: the fraction itself
+        np.testing.assert_allclose(score, [(rx / r_z > gamma).mean() for rx in r_x])
+        broken = rmia_offline(target_py, ref_py, ref_in, pop_target_py, pop_ref_py, pop_ref_in, 0.5, gamma, tie_break=True)
+        fraction = np.floor(broken * len(r_z)) / len(r_z)  # the tie-break term stays below 1 / Z
         np.testing.assert_allclose(fraction, expected)
-        np.testing.assert_allclose(fraction, [(rx / r_z > gamma).mean() for rx in r_x])
         t = r_x / gamma
-        np.testing.assert_allclose(score - fraction, t / (1 + t) / len(r_z))
+        np.testing.assert_allclose(broken - fraction, t / (1 + t) / len(r_z))
 
 
 def test_rmia_breaks_ties_by_the_ratio_without_reordering_fractions():
     # a = 1: p_hat = mean_OUT = 0.5; population r(z) = [0.2, 0.4]; candidates r(x) = 2 * p_y
     pop = (np.array([0.1, 0.2]), np.full((2, 2), 0.5), np.zeros((2, 2), bool))
     target_py = np.array([0.45, 0.9, 0.6, 0.15, 0.05])  # r(x) = [0.9, 1.8, 1.2, 0.3, 0.1]
-    score = rmia_offline(target_py, np.full((2, 5), 0.5), np.zeros((2, 5), bool), *pop, a=1.0)
-    assert np.floor(score * 2).tolist() == [2, 2, 2, 1, 0]  # three tie at the top fraction, 1.0
+    paper = rmia_offline(target_py, np.full((2, 5), 0.5), np.zeros((2, 5), bool), *pop, a=1.0)
+    assert (paper * 2).tolist() == [2, 2, 2, 1, 0]  # the paper's score: three tie at the top fraction, 1.0
+    score = rmia_offline(target_py, np.full((2, 5), 0.5), np.zeros((2, 5), bool), *pop, a=1.0, tie_break=True)
+    assert np.floor(score * 2).tolist() == [2, 2, 2, 1, 0]
     assert np.argsort(-score).tolist() == [1, 2, 0, 3, 4]  # ties ordered by r(x)
     assert len(set(score.tolist())) == 5
 
@@ -161,7 +184,7 @@ def test_rmia_gamma_is_a_strict_inequality():
     # a = 1: p_hat = mean_OUT = 0.5 exactly; r(x) = 1, r(z) = [0.5, 1]: ratios [2, 1]
     candidates = (np.array([0.5]), np.full((2, 1), 0.5), np.zeros((2, 1), bool))
     args = (*candidates, np.array([0.25, 0.5]), np.full((2, 2), 0.5), np.zeros((2, 2), bool), 1.0)
-    fraction = lambda gamma: np.floor(rmia_offline(*args, gamma=gamma) * 2).tolist()  # noqa: E731
+    fraction = lambda gamma: np.floor(rmia_offline(*args, gamma=gamma) * 2).tolist()
     assert fraction(1.0) == [1]
     assert fraction(2.0) == [0]
     assert fraction(0.5) == [2]
@@ -169,7 +192,7 @@ def test_rmia_gamma_is_a_strict_inequality():
 
 def _rmia_world(rng, n_models, n, gap):
     """p_y = sigmoid(difficulty + gap * IN + noise): members of a model get a higher p_y."""
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    sig = lambda v: 1 / (1 + np.exp(-v))
     ref_in = membership_matrix(n_models, n, int(rng.integers(1 << 30)))
     difficulty = rng.normal(size=n)
     ref_py = sig(difficulty + gap * ref_in + rng.normal(size=(n_models, n)) * 0.3)

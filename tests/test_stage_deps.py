@@ -10,18 +10,21 @@ depends on the whole folder. ``ticketleak/__init__.py`` is empty and not listed.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ticketleak.params import PruneParams
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ticketleak", "ticketleak_studies")
 REGISTRY_PACKAGES = (
     "ticketleak/classifiers", "ticketleak/datasets", "ticketleak/defenses", "ticketleak/models", "ticketleak/pruning",
 )
-PRUNE_FIELDS = ("methods", "sparsities", "scope", "rewind_epoch")  # prune.<other> is a method's settings
+PRUNE_FIELDS = tuple(f.name for f in dataclasses.fields(PruneParams))  # prune.<other> is a method's settings
 EVERY_KEY = "*"  # a stage that declares the whole params file
 
 

@@ -41,19 +41,32 @@ def keep_largest(scores: list[torch.Tensor], sparsity: float, scope: str) -> lis
     raise ValueError(f"prune.scope: unknown value '{scope}' (choose from global, layer)")
 
 
-def magnitude_masks(model: nn.Module, sparsity: float, scope: str = "global", previous: Masks | None = None) -> Masks:
-    """Remove the smallest-magnitude weights until ``sparsity`` of all prunable weights are gone.
+def ranked_layers(model: nn.Module, output_layer: bool = True) -> tuple[list[tuple[str, nn.Module]], Masks]:
+    """The prunable layers a mask is chosen over, and keep-all masks for the ones left out: with
+    ``output_layer`` false (``prune.output_layer``), the last Conv2d / Linear (the classifier's
+    output layer) is never pruned and ``sparsity`` is a fraction of the other layers' weights."""
+    layers = prunable_layers(model)
+    if output_layer or len(layers) < 2:
+        return layers, {}
+    name, last = layers[-1]
+    return layers[:-1], {name: torch.ones_like(last.weight, dtype=torch.bool).cpu()}
+
+
+def magnitude_masks(model: nn.Module, sparsity: float, scope: str = "global", previous: Masks | None = None,
+                    output_layer: bool = True) -> Masks:
+    """Remove the smallest-magnitude weights until ``sparsity`` of the prunable weights are gone
+    (of every Conv2d / Linear, or all but the output layer: :func:`ranked_layers`).
 
     With ``previous`` (iterative pruning), already-pruned weights rank lowest and stay pruned.
     """
-    layers = prunable_layers(model)
+    layers, kept = ranked_layers(model, output_layer)
     scores = []
     for name, m in layers:
         s = m.weight.detach().abs().cpu().clone()
         if previous is not None:
             s[~previous[name]] = -1.0
         scores.append(s)
-    return {name: k for (name, _), k in zip(layers, keep_largest(scores, sparsity, scope))}
+    return {**{name: k for (name, _), k in zip(layers, keep_largest(scores, sparsity, scope))}, **kept}
 
 
 def random_masks_like(masks: Masks, seed: int) -> Masks:

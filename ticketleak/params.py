@@ -129,6 +129,7 @@ class PruneParams(Section):
     methods: list[str]
     sparsities: list[float]
     scope: str
+    output_layer: bool
     rewind_epoch: int
 
     def check(self) -> None:

@@ -74,14 +74,25 @@ def lira_online(target_phi: np.ndarray, ref_phi: np.ndarray, ref_in: np.ndarray,
     return llr.reshape(len(llr), -1).mean(axis=1)
 
 
+def one_sided_log_odds(z: np.ndarray) -> np.ndarray:
+    """``log(Phi(z) / (1 - Phi(z)))``, exact on both tails: ``logcdf(z) - logsf(z)``.
+
+    ``log Phi(z)`` alone rounds to exactly 0 once ``1 - Phi(z)`` is below float64's resolution
+    next to 1 (z above about 38, reached when a per-sample sd over two OUT models is tiny), so
+    confident members tie; ``logsf`` keeps that tail (about ``-z^2 / 2``) and ``logcdf`` the
+    other. Increasing in z, so for one query it ranks exactly as the paper's ``Phi(z)``."""
+    z = np.asarray(z, dtype=np.float64)
+    return norm.logcdf(z) - norm.logsf(z)
+
+
 def lira_offline(target_phi: np.ndarray, ref_phi: np.ndarray, ref_in: np.ndarray, fixed_variance: bool) -> np.ndarray:
     """Offline LiRA, the paper's one-sided test (Carlini et al. 2022, not the authors' code's
-    negative two-sided density): OUT models only, score = mean over augmentations of
-    ``log Phi((phi - mu_out) / s_out)``, the log of the paper's score (same ranking for one query,
-    and no ties at Phi = 1 in float64 for confident members)."""
+    negative two-sided density): OUT models only, ``z = (phi - mu_out) / s_out``, score = mean over
+    augmentations of the log-odds of ``Phi(z)`` (:func:`one_sided_log_odds`: the paper's ranking
+    for one query, without ties where ``Phi`` rounds to 1)."""
     mu_out, s_out = _gaussians(ref_phi, ~np.asarray(ref_in, dtype=bool), fixed_variance)
-    log_p = norm.logcdf((np.asarray(target_phi, dtype=np.float64) - mu_out) / s_out)
-    return log_p.reshape(len(log_p), -1).mean(axis=1)
+    log_odds = one_sided_log_odds((np.asarray(target_phi, dtype=np.float64) - mu_out) / s_out)
+    return log_odds.reshape(len(log_odds), -1).mean(axis=1)
 
 
 def _mean_out(ref_py: np.ndarray, ref_in: np.ndarray) -> np.ndarray:
@@ -103,16 +114,19 @@ def rmia_offline(
     pop_ref_in: np.ndarray,
     a: float,
     gamma: float = 1.0,
+    tie_break: bool = False,
 ) -> np.ndarray:
     """Offline RMIA (Zarifzadeh et al. 2024) on the signal p_y: ``p_hat(x) = ((1 + a) / 2) mean_OUT(x)
     + (1 - a) / 2``, ``r(x) = p(x | target) / p_hat(x)``; score(x) = the fraction of population
-    samples z with ``r(x) / r(z) > gamma`` (strict). Candidates: ``target_py`` (N,), ``ref_py`` and
-    ``ref_in`` (M, N); population: ``pop_target_py`` (Z,), ``pop_ref_py`` and ``pop_ref_in`` (M, Z).
+    samples z with ``r(x) / r(z) > gamma`` (strict), the paper's score. Candidates: ``target_py``
+    (N,), ``ref_py`` and ``ref_in`` (M, N); population: ``pop_target_py`` (Z,), ``pop_ref_py`` and
+    ``pop_ref_in`` (M, Z).
 
     The fraction takes only Z + 1 values, so with a small population many candidates tie (all
-    those above every population sample score 1, which makes TPR at low FPR read 0). Ties are
-    broken by ``r(x)`` itself: a term below 1 / Z, increasing in ``r(x)``, is added, which orders
-    candidates by (fraction, r(x)) and leaves every strict order of the fractions unchanged."""
+    those above every population sample score 1, which makes TPR at low FPR read 0). With
+    ``tie_break`` (the ``rmia_offline_ratio`` row, not the paper's), a term below 1 / Z,
+    increasing in ``r(x)``, is added: candidates are ordered by (fraction, r(x)), every strict
+    order of the fractions is kept, and within a tie the ranking is that of ``r(x)`` alone."""
 
     def ratio(py: np.ndarray, rpy: np.ndarray, rin: np.ndarray) -> np.ndarray:
         return np.asarray(py, dtype=np.float64) / ((1 + a) / 2 * _mean_out(rpy, rin) + (1 - a) / 2)
@@ -121,7 +135,8 @@ def rmia_offline(
     r_z = np.sort(ratio(pop_target_py, pop_ref_py, pop_ref_in))
     # r(x) / r(z) > gamma  <=>  r(z) < r(x) / gamma   (all ratios positive)
     t = r_x / gamma
-    return (np.searchsorted(r_z, t, side="left") + t / (1 + t)) / len(r_z)
+    fraction = np.searchsorted(r_z, t, side="left").astype(np.float64)
+    return (fraction + t / (1 + t) if tie_break else fraction) / len(r_z)
 
 
 def tune_rmia_a(
@@ -153,7 +168,7 @@ def mirror(x: torch.Tensor) -> torch.Tensor:
     return torch.flip(x, dims=[-1])
 
 
-ATTACKS = ("lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia_offline")
+ATTACKS = ("lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia_offline", "rmia_offline_ratio")
 
 
 def true_class_prob(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -188,10 +203,10 @@ def attack_scores(
         for fixed in (False, True)
     }
     pop_in = np.zeros(pop_ref.shape[:2], dtype=bool)
-    out["rmia_offline"] = rmia_offline(
-        true_class_prob(target, labels), true_class_prob(ref, labels), ref_in,
-        true_class_prob(pop_target, pop_labels), true_class_prob(pop_ref, pop_labels), pop_in, a,
-    )
+    rmia_args = (true_class_prob(target, labels), true_class_prob(ref, labels), ref_in,
+                 true_class_prob(pop_target, pop_labels), true_class_prob(pop_ref, pop_labels), pop_in, a)
+    out["rmia_offline"] = rmia_offline(*rmia_args)  # the paper's score
+    out["rmia_offline_ratio"] = rmia_offline(*rmia_args, tie_break=True)  # ties broken by r(x)
     return out
 
 

@@ -150,10 +150,19 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
+def scope_line(scope: str, output_layer: bool) -> str:
+    """What the unstructured methods rank (``prune.scope``, ``prune.output_layer``), in words."""
+    where = "one magnitude ranking over" if scope == "global" else "a separate ranking in each of"
+    layers = "every Conv2d and Linear layer, the output layer included" if output_layer else \
+        "every Conv2d and Linear layer except the output layer, which is kept whole"
+    return (f"Pruning scope: {where} {layers} (`prune.scope: {scope}`, `prune.output_layer: "
+            f"{str(output_layer).lower()}`); structured methods prune filters or channels.")
+
+
 def markdown(rows: list[Row], transfer: dict | None, preference: Sequence[str],
-             crossfit: dict[tuple[str, str], stats.CrossFit], verdict_lines: list[str]) -> str:
+             crossfit: dict[tuple[str, str], stats.CrossFit], verdict_lines: list[str], scope: str = "") -> str:
     """The summary table (variant x attack) and the dense-vs-ticket comparison, as Markdown;
-    ``verdict_lines`` come from :func:`verdicts`."""
+    ``verdict_lines`` come from :func:`verdicts`, ``scope`` from :func:`scope_line`."""
     attacks = list(rows[0].attacks)
     lines = [
         "# TicketLeak summary",
@@ -161,6 +170,7 @@ def markdown(rows: list[Row], transfer: dict | None, preference: Sequence[str],
         "Attack AUC (balanced accuracy in brackets) on the target's members against as many",
         "non-members. Attacks are fitted on shadow models trained, pruned and defended like the",
         "target. `level` is `dense` or `<method>-<asked sparsity>`; `sparsity` is measured from the target's weights.",
+        *([scope] if scope else []),
         "",
         "## Dense network vs lottery tickets",
         "",

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ticketleak import masks as M
-from ticketleak.models import prunable_layers
 from ticketleak.pruning._common import Job, Result, positive_or_null, retrain
 from ticketleak.schema import ParamsError, Section, declared
 
@@ -29,18 +28,20 @@ class InitSettings(Section):
         positive_or_null(self, "retrain_epochs")
 
 
-def init_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sparsity: float, score: Score) -> M.Masks:
-    """Keep the ``1 - sparsity`` highest-scoring weights over all prunable layers. ``score(weights,
+def init_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sparsity: float, score: Score,
+               output_layer: bool = True) -> M.Masks:
+    """Keep the ``1 - sparsity`` highest-scoring weights over the prunable layers (all, or all but
+    the output layer: ``masks.ranked_layers``). ``score(weights,
     grad)`` gets the layers' weights and ``grad(create_graph=False)``, the gradient of the
     batch's loss with respect to them; it returns one CPU score tensor per layer."""
-    layers = prunable_layers(model)
+    layers, kept = M.ranked_layers(model, output_layer)
     weights = [m.weight for _, m in layers]
 
     def grad(create_graph: bool = False) -> tuple[torch.Tensor, ...]:
         return torch.autograd.grad(batch_loss(model, x, y), weights, create_graph=create_graph)
 
     scores = score(weights, grad)
-    return {name: k for (name, _), k in zip(layers, M.keep_largest(scores, sparsity, "global"))}
+    return {**{name: k for (name, _), k in zip(layers, M.keep_largest(scores, sparsity, "global"))}, **kept}
 
 
 def prune_at_init(job: Job, sparsity: float, score: Score) -> Result:
@@ -50,7 +51,7 @@ def prune_at_init(job: Job, sparsity: float, score: Score) -> Result:
     gen = torch.Generator().manual_seed(job.seed)
     x, y = job.train
     idx = torch.randperm(len(x), generator=gen)[: job.settings.batch]  # type: ignore[attr-defined]
-    masks = init_masks(model, x[idx], y[idx], sparsity, score)
+    masks = init_masks(model, x[idx], y[idx], sparsity, score, job.output_layer)
     model.load_state_dict(job.init_state)  # the scoring pass may touch BatchNorm statistics
     return model, masks, retrain(job, model, masks, job.settings.retrain_epochs)  # type: ignore[attr-defined]
 

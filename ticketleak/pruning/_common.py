@@ -35,6 +35,7 @@ class Job:
     settings: Section  # this method's params section (prune.<method>)
     scope: str
     seed: int
+    output_layer: bool = True  # prune.output_layer: the classifier's output layer is in the ranking
     label: str = "prune"
     cache: Path | None = None  # lth_imp: where finished rounds are kept for reuse
 

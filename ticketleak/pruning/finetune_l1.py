@@ -9,4 +9,4 @@ Settings = FinetuneSettings  # ``epochs`` (null: train.epochs // 2), ``patience`
 
 
 def prune(job: Job, sparsity: float) -> Result:
-    return finetuned(job, M.magnitude_masks(job.dense, sparsity, job.scope))
+    return finetuned(job, M.magnitude_masks(job.dense, sparsity, job.scope, output_layer=job.output_layer))

@@ -52,7 +52,7 @@ def prune(job: Job, sparsity: float) -> Result:
             trained, masks, last = _load_round(job, cache / f"round-{done[0]}")
             print(f"[{job.label}] reusing IMP round {done[0]} from {cache}", file=sys.stderr)
     for k in range(start, target + 1):
-        masks = M.magnitude_masks(trained, 1 - (1 - rate) ** k, "global", previous=masks)
+        masks = M.magnitude_masks(trained, 1 - (1 - rate) ** k, "global", previous=masks, output_layer=job.output_layer)
         model = rewound(job)
         last = retrain(job, model, masks, job.settings.retrain_epochs)  # type: ignore[attr-defined]
         trained = model
@@ -68,7 +68,7 @@ def _fingerprint(job: Job) -> str:
             h.update(k.encode())
             h.update(v.detach().cpu().numpy().tobytes())
     h.update(job.train[0].numpy().tobytes())
-    h.update(json.dumps([job.tag, repr(job.settings), job.scope, job.seed]).encode())
+    h.update(json.dumps([job.tag, repr(job.settings), job.scope, job.seed, job.output_layer]).encode())
     return h.hexdigest()[:16]
 
 

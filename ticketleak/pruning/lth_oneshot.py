@@ -14,6 +14,6 @@ class Settings(RetrainSettings):
 
 
 def prune(job: Job, sparsity: float) -> Result:
-    masks = M.magnitude_masks(job.dense, sparsity, job.scope)
+    masks = M.magnitude_masks(job.dense, sparsity, job.scope, output_layer=job.output_layer)
     model = rewound(job)
     return model, masks, retrain(job, model, masks, job.settings.retrain_epochs)

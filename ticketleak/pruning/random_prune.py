@@ -14,6 +14,6 @@ class Settings(RetrainSettings):
 
 
 def prune(job: Job, sparsity: float) -> Result:
-    masks = M.random_masks_like(M.magnitude_masks(job.dense, sparsity, job.scope), job.seed + 7)
+    masks = M.random_masks_like(M.magnitude_masks(job.dense, sparsity, job.scope, output_layer=job.output_layer), job.seed + 7)
     model = rewound(job)
     return model, masks, retrain(job, model, masks, job.settings.retrain_epochs)

@@ -16,7 +16,7 @@ class Settings(RetrainSettings):
 
 
 def prune(job: Job, sparsity: float) -> Result:
-    masks = M.magnitude_masks(job.dense, sparsity, job.scope)
+    masks = M.magnitude_masks(job.dense, sparsity, job.scope, output_layer=job.output_layer)
     torch.manual_seed(job.seed + 100_003)
     model = job.build()
     return model, masks, retrain(job, model, masks, job.settings.retrain_epochs)
