@@ -217,3 +217,15 @@ def test_results_shared_through_a_remote(tmp_path: Path) -> None:
     assert "Running stage" not in proc.stdout, proc.stdout
     assert _files(second) == _files(first)
     assert _run(second, DVC, "metrics", "show", "--json").stdout == _run(first, DVC, "metrics", "show", "--json").stdout
+
+
+def test_a_stage_that_does_not_write_its_output_fails_alone(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    (root / "dvc.yaml").write_text(DVC_YAML.replace("cmd: python step.py gen ${item.i}",
+                                                    "cmd: python step.py ${item.i} ${item.i}", 1))
+    (root / "step.py").write_text(STEP.replace('if kind == "gen":', 'if kind == "3":\n    pass\nelif kind in ("gen", "0", "1", "2"):'))
+    proc = _parallel(root, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: stage 'gen@3' failed; 2 stage(s) downstream skipped")
+    assert "out/g3.txt" in proc.stderr  # DVC's own message names the missing output
+    assert (root / "out" / "sq0" / "a.txt").exists()

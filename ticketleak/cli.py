@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from ticketleak import layout, store
+from ticketleak import layout, machine, store
 from ticketleak.errors import UserError
 
 
@@ -16,7 +16,9 @@ def run(main: Callable[[], None]) -> None:
 
     Bad params, data or input files, and OS errors (a full disk, a permission), print one line
     naming the file or key and exit with status 1; the outputs' staging copies are already gone
-    (see :mod:`ticketleak.store`), and nothing more is printed at exit."""
+    (see :mod:`ticketleak.store`), and nothing more is printed at exit. The CPU kernels are
+    pinned first (:mod:`ticketleak.machine`), so results do not depend on the CPU's vector width."""
+    machine.pin()
     store.clear_stale()
     try:
         main()

@@ -298,7 +298,7 @@ class Run:
             while ready := self.ready():  # deciding may finish stages (unchanged, restored) and ready others
                 for stage in ready:
                     self.started.add(stage)
-                    self.start(stage)
+                    self._guarded(self.start, stage)
             self.queue.sort(key=self.index.__getitem__)  # free workers take the plan's earliest stages
             while self.queue and len(self.futures) < slots:
                 self._submit(self.queue.pop(0))
@@ -312,6 +312,18 @@ class Run:
         self.flush(force=True)
         return self.outcome
 
+    def _guarded(self, action: Callable[[Stage], None], stage: Stage) -> bool:
+        """``action(stage)``; what DVC refuses (a missing dependency or output, a cache error)
+        fails this stage alone, as under ``dvc repro --keep-going``."""
+        from dvc.exceptions import DvcException
+
+        try:
+            action(stage)
+        except DvcException as exc:
+            self._fail(stage, str(exc))
+            return False
+        return True
+
     def _collect(self, stage: Stage, future: Any) -> None:
         name = stage.addressing
         log = log_path(self.root, name)
@@ -324,7 +336,8 @@ class Run:
         if rc != 0:
             self._fail(stage, tail(log))
             return
-        self._record(stage)
+        if not self._guarded(self._record, stage):  # e.g. the command did not write a declared output
+            return
         self.outcome.ran.append(name)
         self.say(f"Stage '{name}' finished in {seconds:.1f} s ({len(self.finished)}/{len(self.plan)})")
 
@@ -335,6 +348,9 @@ def reproduce(root: Path, targets: Iterable[str] = (), jobs: int = 2, scheduler:
     ``jobs`` stage commands at once (or as many as the scheduler's workers take)."""
     if jobs < 1:
         raise RunnerError(f"-j/--jobs: expected a number of workers >= 1, got {jobs}")
+    from ticketleak import machine
+
+    machine.pin()  # before the preloaded interpreter starts, and in every command's environment
     from dvc.exceptions import DvcException
     from dvc.repo import Repo, lock_repo
     from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
