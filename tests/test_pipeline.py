@@ -268,6 +268,13 @@ def test_report_and_plots(pipeline: Pipeline) -> None:
     }
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
+    assert "## Per-sample exposure (undefended, full posterior, `lira_offline_fixed`)" in report
+    assert (pipeline.root / "plots/most_exposed.png").is_file()
+    table = (pipeline.root / "reports/exposure/none-dense.csv").read_text().splitlines()
+    assert len(table) == 1 + 2 * TINY[("data", "target_size")]  # header, members, as many non-members
+    header = table[0].split(",")
+    assert header[:5] == ["position", "dataset_index", "class", "member", "correct"]
+    assert {"loss_global", "shokri_sorted", "lira_offline_fixed", "lira_offline_fixed_p", "rmia_offline_p"} <= set(header)
 
 
 def test_dvc_plots_render(pipeline: Pipeline) -> None:

@@ -151,6 +151,14 @@ def reference_paths(defense: str, level: str) -> tuple[Path, Path]:
     return RESULTS / defense / f"{level}-reference.json", RESULTS / defense / f"{level}-reference-scores.npz"
 
 
+EXPOSURE = Path("reports/exposure")
+
+
+def exposure_path(defense: str, level: str) -> Path:
+    """Every attack's score for every evaluation sample of one (defense, level), as CSV."""
+    return EXPOSURE / f"{defense}-{level}.csv"
+
+
 def samia_path(defense: str, level: str) -> Path:
     return RESULTS / defense / f"{level}-samia.json"
 
