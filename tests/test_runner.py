@@ -229,3 +229,14 @@ def test_a_stage_that_does_not_write_its_output_fails_alone(tmp_path: Path) -> N
     assert proc.stderr.startswith("error: stage 'gen@3' failed; 2 stage(s) downstream skipped")
     assert "out/g3.txt" in proc.stderr  # DVC's own message names the missing output
     assert (root / "out" / "sq0" / "a.txt").exists()
+
+
+def test_preloaded_stages_do_not_rerun_the_callers_main(serial: Path, tmp_path: Path) -> None:
+    """Driven from a script on stdin (no file to re-import), the forked stages still run."""
+    root = _project(tmp_path / "p")
+    code = f"from pathlib import Path\nfrom ticketleak_studies import runner\nrunner.reproduce(Path({str(root)!r}), jobs=2, say=print)\n"
+    proc = subprocess.run([sys.executable, "-"], input=code, cwd=root, env=_env(), text=True,
+                          capture_output=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert _files(root) == _files(serial)

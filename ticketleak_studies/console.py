@@ -147,7 +147,7 @@ def _jobs(text: str | None) -> int:
 
 def cmd_repro(args: argparse.Namespace) -> int:
     root = find_root()
-    if args.jobs is not None or args.scheduler:
+    if args.jobs is not None or args.scheduler or args.no_preload:
         return _parallel_repro(root, args)
     argv = [dvc_executable(), "repro", *args.targets, *args.dvc_args]
     try:
@@ -171,7 +171,8 @@ def _parallel_repro(root: Path, args: argparse.Namespace) -> int:
     from ticketleak_studies import runner
 
     try:
-        outcome = runner.reproduce(root, args.targets, jobs, args.scheduler, say=lambda m: print(m, flush=True))
+        outcome = runner.reproduce(root, args.targets, jobs, args.scheduler, say=lambda m: print(m, flush=True),
+                                   preload=not args.no_preload)
     except runner.RunnerError as exc:
         raise ConsoleError(str(exc)) from None
     print(f"{len(outcome.ran)} stage(s) ran, {len(outcome.restored)} restored from the run cache, "
@@ -252,6 +253,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("targets", nargs="*", metavar="TARGET", help="stages (or dvc.yaml paths) to reproduce; default: all")
     p.add_argument("-j", "--jobs", metavar="N", help="run up to N stages at once on a local Dask cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run the stages on this Dask scheduler's workers instead")
+    p.add_argument("--no-preload", action="store_true",
+                   help="start every stage command in a new process (default with -j: `python SCRIPT.py` commands "
+                        "fork from an interpreter that has imported torch and friends once)")
     p.set_defaults(handler=cmd_repro, dvc_args=[])
     p = sub.add_parser("show", help="print the headline table from metrics/summary.json",
                        description=SHOW, epilog=SHOW_EXAMPLES, formatter_class=FMT)

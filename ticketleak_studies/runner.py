@@ -63,11 +63,25 @@ def python_script(cmd: str, env: dict[str, str]) -> list[str] | None:
 
 
 def _fork_server():
-    """A multiprocessing fork server that has imported PRELOAD (started once, on first use)."""
+    """A multiprocessing fork server that has imported PRELOAD (started once, on first use).
+
+    Its children would first re-run this process's ``__main__`` (multiprocessing's "prepare"
+    step: the ``ticketleak`` script, or a script given on stdin, which fails): a stage is a
+    script of its own, so that step is dropped from what the children receive."""
     global _forkserver
     if _forkserver is None:
         import multiprocessing
+        from multiprocessing import spawn
 
+        original = spawn.get_preparation_data
+
+        def without_main(name: str) -> dict:
+            data = original(name)
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+            return data
+
+        spawn.get_preparation_data = without_main
         _forkserver = multiprocessing.get_context("forkserver")
         _forkserver.set_forkserver_preload(list(PRELOAD))
     return _forkserver
