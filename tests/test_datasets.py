@@ -124,6 +124,13 @@ def test_imagefolder_missing_path(tmp_path: Path) -> None:
         load_pool("imagefolder", path=str(missing))
 
 
+def test_imagefolder_missing_relative_path_names_where_it_looked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetError, match=re.escape(f"data.path: ../data/nope.zip does not exist (looked for {(tmp_path.parent / 'data' / 'nope.zip').resolve()})")) as err:
+        load_pool("imagefolder", path="../data/nope.zip")
+    assert "--queue" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_imagefolder_not_dir_or_zip(tmp_path: Path) -> None:
     bad = tmp_path / "data.txt"
     bad.write_text("hello")

@@ -69,7 +69,12 @@ def _load_imagefolder(path: Path) -> ImagePool:
     from PIL import Image
 
     if not path.exists():
-        raise DatasetError(f"imagefolder path {path} does not exist (expected a directory or .zip)")
+        where = f" (looked for {path.resolve()})" if not path.is_absolute() else ""
+        raise DatasetError(
+            f"data.path: {path} does not exist{where}; expected a directory or .zip. A relative path is "
+            "read from the folder the stage runs in, which under `dvc exp run --queue` or `--temp` is a "
+            "temporary copy of the repository: give an absolute path there"
+        )
     names, opener, close = _list_files(path)
     try:
         entries = _image_entries(path, names)
