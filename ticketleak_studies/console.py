@@ -249,7 +249,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = top.add_subparsers(dest="command", metavar="{repro,show,study}", required=True, title="commands")
     p = sub.add_parser("repro", help="run the pipeline (dvc repro) in the repository",
-                       description=REPRO, epilog=REPRO_EXAMPLES, formatter_class=FMT, usage=f"{PROG} repro [-h] [-j N [--scheduler ADDRESS]] [TARGET ...] [-- DVC_REPRO_ARGS ...]")
+                       description=REPRO, epilog=REPRO_EXAMPLES, formatter_class=FMT, usage=f"{PROG} repro [-h] [-j N [--scheduler ADDRESS] [--no-preload]] [TARGET ...] [-- DVC_REPRO_ARGS ...]")
     p.add_argument("targets", nargs="*", metavar="TARGET", help="stages (or dvc.yaml paths) to reproduce; default: all")
     p.add_argument("-j", "--jobs", metavar="N", help="run up to N stages at once on a local Dask cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run the stages on this Dask scheduler's workers instead")

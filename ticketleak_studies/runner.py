@@ -307,13 +307,13 @@ class Run:
     def go(self) -> Outcome:
         from distributed import wait
 
-        slots = max(1, sum(self.client.nthreads().values()))  # one command per worker thread
         while True:
             while ready := self.ready():  # deciding may finish stages (unchanged, restored) and ready others
                 for stage in ready:
                     self.started.add(stage)
                     self._guarded(self.start, stage)
             self.queue.sort(key=self.index.__getitem__)  # free workers take the plan's earliest stages
+            slots = max(1, sum(self.client.nthreads().values()))  # one command per worker thread, now
             while self.queue and len(self.futures) < slots:
                 self._submit(self.queue.pop(0))
             if not self.futures:
