@@ -134,7 +134,7 @@ def exposed_images(tables: dict[str, dict[str, np.ndarray]], split: dict[str, np
 
     images = np.concatenate([split["members_x"], split["nonmembers_x"]])
     levels = list(tables)
-    fig, axes = plt.subplots(len(levels), k, figsize=(1.3 * k, 1.6 * len(levels)), squeeze=False)
+    fig, axes = plt.subplots(len(levels), k, figsize=(1.3 * k, 2.1 * len(levels) + 0.4), squeeze=False)
     for r, level in enumerate(levels):
         cols = tables[level]
         for c, i in enumerate(most_exposed(cols, attack, k)):
@@ -146,6 +146,6 @@ def exposed_images(tables: dict[str, dict[str, np.ndarray]], split: dict[str, np
             ax.set_title(f"{classes[cols['class'][i]]} {'in' if cols['member'][i] else 'out'}\n{cols[attack][i]:.3g}", fontsize=7)
         axes[r][0].set_ylabel(level, fontsize=7)
     fig.suptitle(f"Most exposed samples under {attack} (undefended)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=1.5)
     fig.savefig(path, dpi=110)
     plt.close(fig)
