@@ -536,3 +536,28 @@ def test_seed002_sensitivity_gap_that_shrinks_is_not_called_wider(raw_params):
     g = _gathered(study, {("digits", "methods"): _source(study, "digits", "methods", raw_params, files)})
     line = _verdict(st.render_report(g)[0], "pruning widens the sensitivity gap")
     assert "difference -0.09" in line and line.endswith("-> **disagrees**"), line  # |gap| 0.1 vs 0.2
+
+
+def test_report_keeps_runs_it_was_written_from_unless_told(tmp_path, raw_params, monkeypatch):
+    """A report written from a run is not rewritten with that run "not found" (a clone has no
+    experiment refs): one line, the file untouched; --allow-missing writes it anyway."""
+    import shutil
+
+    from ticketleak_studies import cli
+
+    shutil.copytree(ROOT / "studies", tmp_path / "studies")
+    study = st.load_study("seed003", ROOT)
+    found = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed003_files(0.7, 0.55))})
+    out = st.write_report(found, tmp_path)
+    assert st.found_in(out) == {"seed003-digits-base"}
+    before = out.read_text()
+    nothing = _gathered(study, {})
+    monkeypatch.setattr(cli.studies, "exp_show_json", lambda root: "[]")
+    monkeypatch.setattr(cli.studies, "gather", lambda *a, **k: nothing)
+    args = SimpleNamespace(study="seed003", dataset=["digits"], scale="cpu", source=[], allow_missing=False)
+    with pytest.raises(st.StudyError, match=r"reports/seed003.md was written from 1 run\(s\) not found now \(seed003-digits-base\)"):
+        cli.cmd_report(args, tmp_path)
+    assert out.read_text() == before
+    args.allow_missing = True
+    cli.cmd_report(args, tmp_path)
+    assert st.found_in(out) == set() and "not found" in out.read_text()

@@ -106,6 +106,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=studies.SCALES, default="cpu", help="cpu (default) or paper")
     p.add_argument("--source", action="append", default=[], metavar="DATASET/RUN=REF",
                    help="read that run from REF: workspace, an experiment name or a git rev (repeatable)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="write the report even when runs the existing report was written from are not found now")
     p.set_defaults(func=cmd_report)
 
 
@@ -224,6 +226,14 @@ def cmd_report(args: argparse.Namespace, root: Path) -> None:
     log = studies.read_runs_log(studies.runs_log_path(study, args.scale, root))
     walls = {name: entry["wall_s"] for name, entry in log.items() if entry.get("rc") == 0}
     gathered = studies.gather(study, args.scale, datasets, studies.exp_sources(root, refs, overrides), walls)
+    before = studies.report_path(study, args.scale, root)
+    lost = sorted(studies.found_in(before) & set(gathered.missing()))
+    if lost and not args.allow_missing:
+        raise StudyError(
+            f"{before.relative_to(root)} was written from {len(lost)} run(s) not found now ({', '.join(lost[:3])}"
+            f"{', ...' if len(lost) > 3 else ''}): their experiments are not in this repository (a clone has no "
+            "refs/exps); kept as it is. --source DATASET/RUN=REF reads a run from elsewhere, --allow-missing "
+            "writes the report without them")
     out = studies.write_report(gathered, root)
     found = len(gathered.present())
     print(f"wrote {out.relative_to(root)} ({found} of {len(gathered.runs)} runs found)")

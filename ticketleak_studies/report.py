@@ -140,6 +140,19 @@ def read_runs_log(path: Path) -> dict[str, dict]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def found_in(path: Path) -> set[str]:
+    """The experiment names an existing report lists as found (its "Runs" table: a backticked
+    experiment name whose "read from" cell is not "not found"); empty when there is no report."""
+    if not path.is_file():
+        return set()
+    found = set()
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[2].startswith("`") and cells[2].endswith("`") and cells[3] not in ("not found", "read from"):
+            found.add(cells[2].strip("`"))
+    return found
+
+
 def write_report(gathered: Gathered, root: Path = Path(".")) -> Path:
     """Render the report, copy the figures it links to, and write ``reports/<study>[-paper].md``."""
     study, scale = gathered.study, gathered.scale
