@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class RunnerError(Exception):
 PRELOAD = ("numpy", "torch", "sklearn", "scipy.stats", "dvclive")
 _PLAIN = re.compile(r"python3? [\w./-]+\.py( [\w.@=,:/+-]+)*")  # no quoting, redirection or variables
 _forkserver: Any = None
+_forkserver_lock = threading.Lock()
 
 
 def python_script(cmd: str, env: dict[str, str]) -> list[str] | None:
@@ -69,22 +71,23 @@ def _fork_server():
     step: the ``ticketleak`` script, or a script given on stdin, which fails): a stage is a
     script of its own, so that step is dropped from what the children receive."""
     global _forkserver
-    if _forkserver is None:
-        import multiprocessing
-        from multiprocessing import spawn
+    with _forkserver_lock:  # the workers' threads may all start their first stage at once
+        if _forkserver is None:
+            import multiprocessing
+            from multiprocessing import spawn
 
-        original = spawn.get_preparation_data
+            original = spawn.get_preparation_data
 
-        def without_main(name: str) -> dict:
-            data = original(name)
-            data.pop("init_main_from_path", None)
-            data.pop("init_main_from_name", None)
-            return data
+            def without_main(name: str) -> dict:
+                data = original(name)
+                data.pop("init_main_from_path", None)
+                data.pop("init_main_from_name", None)
+                return data
 
-        spawn.get_preparation_data = without_main
-        _forkserver = multiprocessing.get_context("forkserver")
-        _forkserver.set_forkserver_preload(list(PRELOAD))
-    return _forkserver
+            spawn.get_preparation_data = without_main
+            _forkserver = multiprocessing.get_context("forkserver")
+            _forkserver.set_forkserver_preload(list(PRELOAD))
+        return _forkserver
 
 
 def _run_script(argv: list[str], cwd: str, env: dict[str, str], log: str) -> None:
