@@ -150,7 +150,7 @@ def test_a_failed_stage_stops_only_its_dependents(serial: Path, tmp_path: Path) 
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: stage 'sq@2' failed; 1 stage(s) downstream skipped"), proc.stderr
-    assert "about to fail" in proc.stderr and "stage sq 2: told to fail" in proc.stderr
+    assert "(exit status 1)" in proc.stderr and "about to fail" in proc.stderr and "stage sq 2: told to fail" in proc.stderr
     assert "Traceback" not in proc.stderr
     for i in (0, 1, 3):  # the other branches finished and are recorded
         assert (root / "out" / f"sq{i}" / "a.txt").exists()

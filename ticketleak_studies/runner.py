@@ -51,6 +51,7 @@ PRELOAD = ("numpy", "torch", "sklearn", "scipy.stats", "dvclive")
 _PLAIN = re.compile(r"python3? [\w./-]+\.py( [\w.@=,:/+-]+)*")  # no quoting, redirection or variables
 _forkserver: Any = None
 _forkserver_lock = threading.Lock()
+_process_lock = threading.Lock()
 
 
 def python_script(cmd: str, env: dict[str, str]) -> list[str] | None:
@@ -90,6 +91,23 @@ def _fork_server():
         return _forkserver
 
 
+def _run_forked(argv: list[str], cwd: str, env: dict[str, str], log: str) -> int:
+    """Run ``argv`` in a child of the fork server; its exit status. multiprocessing's own
+    bookkeeping is not thread-safe: a thread starting a child polls every other child, and two
+    threads reading one child's status pipe at once leave one of them with 255. So children are
+    started and joined under one lock, and only the wait for a child to end runs outside it."""
+    from multiprocessing.connection import wait
+
+    server = _fork_server()
+    with _process_lock:
+        child = server.Process(target=_run_script, args=(argv, cwd, env, log))
+        child.start()
+    wait([child.sentinel])
+    with _process_lock:
+        child.join()
+        return child.exitcode
+
+
 def _run_script(argv: list[str], cwd: str, env: dict[str, str], log: str) -> None:
     """In a child forked from the preloaded server: what ``python SCRIPT ARGS`` would do, with
     stdout and stderr appended to ``log``. Its exit status is the process's."""
@@ -124,10 +142,7 @@ def execute(commands: Sequence[str], cwd: str, env: dict[str, str], log: str, pr
         for cmd in commands:
             argv = python_script(cmd, env) if preload else None
             if argv is not None:
-                child = _fork_server().Process(target=_run_script, args=(argv, cwd, env, log))
-                child.start()
-                child.join()
-                rc = child.exitcode
+                rc = _run_forked(argv, cwd, env, log)
             else:
                 rc = subprocess.run(_make_cmd(get_executable(), cmd), check=False, cwd=cwd, env=env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True).returncode
@@ -351,7 +366,8 @@ class Run:
             return
         self.outcome.command_seconds += seconds
         if rc != 0:
-            self._fail(stage, tail(log))
+            status = f"exit status {rc}" if rc > 0 else f"killed by signal {-rc}"
+            self._fail(stage, f"({status})\n{tail(log)}".rstrip())
             return
         if not self._guarded(self._record, stage):  # e.g. the command did not write a declared output
             return
