@@ -415,19 +415,3 @@ def reproduce(root: Path, targets: Iterable[str] = (), jobs: int = 2, scheduler:
         raise RunnerError(f"stage '{first}' failed{more}{skipped}; last lines of its output "
                           f"({log_path(root, first).relative_to(root)}):\n{lines}")
     return outcome
-
-
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - `ticketleak repro -j` is the entry
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("targets", nargs="*")
-    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--scheduler")
-    args = parser.parse_args(argv)
-    try:
-        reproduce(Path.cwd(), args.targets, args.jobs, args.scheduler)
-    except RunnerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
