@@ -2,12 +2,12 @@
 
 Attacks are fitted on the shadows (same defense and pruning level: the attacker adapts) and
 evaluated on the target's members against as many of its non-members, once per release: the
-full posterior (the softmax of posteriors/<defense>/<level>/), then each release-time defense such
-as top-k, as the defend stage released it (released/<defense>/<level>/<release>/). With attack.shadow_curve,
+full posterior (the softmax of posteriors/seed-<k>/<defense>/<level>/), then each release-time
+defense such as top-k, as the defend stage released it (released/seed-<k>/<defense>/<level>/<release>/). With attack.shadow_curve,
 the attacks are also refitted with the first k shadows, k = 1..K (full posterior). Under a
 training-time defense the non-adaptive attacker (undefended shadows at the same level) is
-evaluated too. Each attack on the full posterior is also broken down by true class. Writes
-results/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
+evaluated too (the undefended shadows of the same training seed). Each attack on the full posterior is also broken down by true class. Writes
+results/seed-<k>/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
 from ticketleak import layout, params, store
@@ -39,7 +39,7 @@ def main() -> None:
         return attacks
 
     level = args.level
-    src = layout.posteriors_dir(args.defense, level)
+    src = layout.posteriors_dir(args.seed, args.defense, level)
     target = store.load_arrays(src / "target.npz")
     shadows = [store.load_arrays(src / f"{role}.npz") for role in layout.shadows(p.shadow.ids)]
     if target["member"].sum() != (~target["member"]).sum():
@@ -50,7 +50,7 @@ def main() -> None:
             shadow_list = [Observed(softmax(a["logits"]), a["labels"], a["member"]) for a in shadows]
             target_obs = Observed(softmax(target["logits"]), target["labels"], target["member"])
         else:
-            released = layout.released_dir(args.defense, level, rel)
+            released = layout.released_dir(args.seed, args.defense, level, rel)
             shadow_list = [Observed(**store.load_arrays(released / f"{role}.npz")) for role in layout.shadows(p.shadow.ids)]
             target_obs = Observed(**store.load_arrays(released / "target.npz"))
         attacks = fit_attacks(Observed.concat(shadow_list), target_obs)
@@ -65,21 +65,21 @@ def main() -> None:
             curves = {k: {name: {m: v[m] for m in CURVE_METRICS} for name, v in c.items()} for k, c in curve.items()}
         scores.update({f"{rel}/{name}": a.score for name, a in attacks.items()})
         best = max(results[rel].items(), key=lambda kv: kv[1]["auc"])
-        print(f"[attack {args.defense} {level} release={rel}] best AUC {best[1]['auc']:.3f} ({best[0]})")
+        print(f"[attack seed {args.seed} {args.defense} {level} release={rel}] best AUC {best[1]['auc']:.3f} ({best[0]})")
     if args.defense != "none":  # non-adaptive attacker: shadows trained without the defense
-        undefended = layout.posteriors_dir("none", level)
+        undefended = layout.posteriors_dir(args.seed, "none", level)
         plain = [Observed(softmax(a["logits"]), a["labels"], a["member"])
                  for a in (store.load_arrays(undefended / f"{role}.npz") for role in layout.shadows(p.shadow.ids))]
         target_obs = Observed(softmax(target["logits"]), target["labels"], target["member"])
         attacks = fit_attacks(Observed.concat(plain), target_obs)
         nonadaptive = {name: attack_metrics(target_obs.member, a.score, a.decision, p.attack.bootstrap) for name, a in attacks.items()}
         best = max(nonadaptive.items(), key=lambda kv: kv[1]["auc"])
-        print(f"[attack {args.defense} {level} non-adaptive] best AUC {best[1]['auc']:.3f} ({best[0]})")
+        print(f"[attack seed {args.seed} {args.defense} {level} non-adaptive] best AUC {best[1]['auc']:.3f} ({best[0]})")
     models = store.read_json(src / "models.json")
-    metrics_path, scores_path = layout.result_paths(args.defense, level)
+    metrics_path, scores_path = layout.result_paths(args.seed, args.defense, level)
     scores_path.parent.mkdir(parents=True, exist_ok=True)
     store.save_arrays(scores_path, scores)
-    record = {"defense": args.defense, "level": level, "target": models["target"], "attacks": results, "per_class": per_class}
+    record = {"seed": args.seed, "defense": args.defense, "level": level, "target": models["target"], "attacks": results, "per_class": per_class}
     if curves is not None:
         record["shadow_curve"] = curves
     if nonadaptive is not None:

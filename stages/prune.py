@@ -2,9 +2,10 @@
 
 Methods are the modules of ticketleak/pruning/ (lottery tickets, IMP, random controls, prune and
 fine-tune, structured filter pruning, network slimming, SNIP, GraSP). Writes
-models/<defense>/<method>-<sparsity>/<role>/: model.pt (pruned weights stored as zeros),
+models/seed-<k>/<defense>/<method>-<sparsity>/<role>/: model.pt (pruned weights stored as zeros),
 mask.pt, info.json (asked and measured sparsity, global and per layer), live/ (reference models:
-models/reference/<defense>/<method>-<sparsity>/ref-<id>/).
+models/reference-models/seed-<k>/<defense>/<method>-<sparsity>/ref-<id>/). The dense model's
+torch seed (from its training seed and role) seeds the retraining.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from ticketleak import layout, params, pruning, runs, store
-from ticketleak.cli import add_role_args, role_of, run
+from ticketleak.cli import add_role_args, add_seed_arg, role_of, run
 from ticketleak.defenses import Data, fit_defended, needs_teacher
 from ticketleak.params import ParamsError, Variant
 from ticketleak.registry import PRUNING_METHODS
@@ -43,6 +44,7 @@ def defended_fit(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_seed_arg(parser)
     parser.add_argument("--defense", required=True)
     parser.add_argument("--method", required=True)
     parser.add_argument("--sparsity", type=float, required=True)
@@ -57,10 +59,10 @@ def main() -> None:
     level = layout.level_name(args.method, args.sparsity)
     variant = p.defense.variants[args.defense]
     _, members, nonmembers, val = runs.load_stage_data(role, p)
-    dense_dir = layout.model_dir(args.defense, layout.DENSE, role)
+    dense_dir = layout.model_dir(args.seed, args.defense, layout.DENSE, role)
     dense, info = runs.load_run(dense_dir)
     recipe = p.train.recipe()
-    out = layout.model_dir(args.defense, level, role)
+    out = layout.model_dir(args.seed, args.defense, level, role)
     with store.staged_dir(out) as tmp:
         live = runs.live_logger(tmp)
         label = f"{role} {args.defense} {level}"

@@ -6,8 +6,9 @@ the population no model trained on (RMIA's z). Scores: LiRA online and offline (
 one-sided test), each with per-sample or fixed variance, over the original query and, with
 attack.reference.mirror, its horizontal flip; RMIA offline on p_y with its `a` tuned on reference
 model 0. Decisions (accuracy, precision, recall) use thresholds calibrated the same way, without
-the target's membership. Writes results/<defense>/<level>-reference.json (kept in Git) and
-results/<defense>/<level>-reference-scores.npz (per-sample scores and the membership matrix).
+the target's membership. Target and reference models are those of one training seed. Writes
+results/seed-<k>/<defense>/<level>-reference.json (kept in Git) and
+results/seed-<k>/<defense>/<level>-reference-scores.npz (per-sample scores and the membership matrix).
 """
 
 import numpy as np
@@ -45,7 +46,7 @@ def main() -> None:
         return np.stack([predict_logits(model, v).numpy() for v in views], axis=1)
 
     def outputs(role: str) -> tuple[np.ndarray, np.ndarray]:
-        model, _ = runs.load_run(layout.model_dir(args.defense, args.level, role))
+        model, _ = runs.load_run(layout.model_dir(args.seed, args.defense, args.level, role))
         model.to(device)  # train.device, as training used
         return queries(model, x), queries(model, pop_x)
 
@@ -79,11 +80,11 @@ def main() -> None:
         "attacks": {"none": metrics},
         "per_class": per_class,
     }
-    path, scores_path = layout.reference_paths(args.defense, args.level)
+    path, scores_path = layout.reference_paths(args.seed, args.defense, args.level)
     store.save_arrays(scores_path, {"member": member, "labels": labels, "ref_in": ref_in, **scores})
     store.write_json(path, record)
     best = max(metrics.items(), key=lambda kv: kv[1]["auc"])
-    print(f"[reference {args.defense} {args.level}] {len(roles)} reference models; best AUC {best[1]['auc']:.3f} ({best[0]}), "
+    print(f"[reference seed {args.seed} {args.defense} {args.level}] {len(roles)} reference models; best AUC {best[1]['auc']:.3f} ({best[0]}), "
           f"TPR@1%FPR {best[1]['tpr_at_1pct_fpr']:.3f}")
 
 

@@ -3,7 +3,7 @@
 SAMIA's Transformer is trained on the shadows' (posterior, sensitivity, label, member) of the
 same defense and level (the attacker adapts) and scores the target's members against as many
 non-members, full posterior. The sensitivities come from the posteriors stage. Writes
-results/<defense>/<level>-samia.json (kept in Git): {"defense", "level", "skipped": false,
+results/seed-<k>/<defense>/<level>-samia.json (kept in Git): {"defense", "level", "skipped": false,
 "samia": attack_metrics}, or {"samia": null, "skipped": true} when attack.samia.enabled is false.
 """
 
@@ -24,13 +24,13 @@ def main() -> None:
     p = params.load()
     s = p.attack.samia
     level = args.level
-    out = layout.samia_path(args.defense, level)
+    out = layout.samia_path(args.seed, args.defense, level)
     if not s.enabled:
         store.write_json(out, {"defense": args.defense, "level": level, "samia": None, "skipped": True})
-        print(f"[samia {args.defense} {level}] skipped (attack.samia.enabled is false)")
+        print(f"[samia seed {args.seed} {args.defense} {level}] skipped (attack.samia.enabled is false)")
         return
     torch.set_num_threads(1)  # a tiny Transformer: one intra-op thread avoids spin contention
-    src = layout.posteriors_dir(args.defense, level)
+    src = layout.posteriors_dir(args.seed, args.defense, level)
     target = store.load_arrays(src / "target.npz")
     shadows = [store.load_arrays(src / f"{role}.npz") for role in layout.shadows(p.shadow.ids)]
     for role, a in zip([layout.TARGET, *layout.shadows(p.shadow.ids)], [target, *shadows]):
@@ -49,7 +49,7 @@ def main() -> None:
     metrics = attack_metrics(target["member"], scored.score, scored.decision, p.attack.bootstrap)
     store.write_json(out, {"defense": args.defense, "level": level, "skipped": False, "samia": metrics})
     print(
-        f"[samia {args.defense} {level}] AUC {metrics['auc']:.3f} acc {metrics['accuracy']:.3f} "
+        f"[samia seed {args.seed} {args.defense} {level}] AUC {metrics['auc']:.3f} acc {metrics['accuracy']:.3f} "
         f"TPR@1%FPR {metrics['tpr_at_1pct_fpr']:.3f} ({s.epochs} epochs, {time.perf_counter() - start:.1f}s)"
     )
 

@@ -1,6 +1,7 @@
 """Stage train_target / train_shadow / train_reference: train one dense model under one defense variant.
 
-Writes models/<defense>/dense/<role>/ (reference models: models/reference/<defense>/dense/ref-<id>/):
+Writes models/seed-<k>/<defense>/dense/<role>/ (reference models:
+models/reference-models/seed-<k>/<defense>/dense/ref-<id>/):
 init.pt (the initial weights), rewind.pt (the weights after epoch prune.rewind_epoch, which lottery
 tickets rewind to; a copy of init.pt for epoch 0), model.pt, info.json (accuracies; DP-SGD's
 epsilon), live/ (per-epoch loss and accuracy, drawn by `dvc plots show`), for distillation
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from ticketleak import layout, params, runs, store
-from ticketleak.cli import add_role_args, role_of, run
+from ticketleak.cli import add_role_args, add_seed_arg, role_of, run
 from ticketleak.defenses import Data, dropout_rate, fit_defended, needs_teacher
 from ticketleak.models import build_model
 from ticketleak.training import fit, predict_logits, seed_everything, select_device
@@ -22,6 +23,7 @@ from ticketleak.training import fit, predict_logits, seed_everything, select_dev
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_seed_arg(parser)
     parser.add_argument("--defense", required=True, help="a training-time variant from defense.variants")
     add_role_args(parser)
     args = parser.parse_args()
@@ -33,7 +35,7 @@ def main() -> None:
     variant = p.defense.variants[args.defense]
     device = select_device(p.train.device)
     meta, members, nonmembers, val = runs.load_stage_data(role, p)
-    seed = role.seed(p.train.seed)
+    seed = role.seed(args.seed)
     dropout = dropout_rate(variant, p.model.dropout)
     recipe = p.train.recipe()
 
@@ -56,7 +58,7 @@ def main() -> None:
         if epoch == rewind_epoch:
             rewind["state"] = {k: v.detach().cpu().clone() for k, v in trained.state_dict().items()}
 
-    with store.staged_dir(layout.model_dir(args.defense, layout.DENSE, role)) as tmp:
+    with store.staged_dir(layout.model_dir(args.seed, args.defense, layout.DENSE, role)) as tmp:
         live = runs.live_logger(tmp)
         data = Data(members, nonmembers, val, teacher_logits)
         last = fit_defended(
@@ -64,7 +66,8 @@ def main() -> None:
         )
         live.end()
         info = {
-            "role": role.name, "defense": args.defense, "defense_kind": variant.kind, "level": layout.DENSE, "seed": seed,
+            "role": role.name, "defense": args.defense, "defense_kind": variant.kind, "level": layout.DENSE,
+            "training_seed": args.seed, "seed": seed,
             "arch": p.model.arch, "dropout": dropout, "channels": meta["channels"],
             "num_classes": meta["num_classes"], "image_size": meta["image_size"],
             "sparsity": 0.0, "rewind_epoch": rewind_epoch, **last,

@@ -70,7 +70,7 @@ def _posteriors(seed: int, leaky: bool, with_sens: bool = True) -> dict[str, np.
 def _write_posteriors(root: Path, leaky: dict[str, bool], with_sens: bool = True) -> None:
     for i, (level, is_leaky) in enumerate(leaky.items()):
         for j, role in enumerate(("target", "shadow-0")):
-            store.save_arrays(root / "posteriors/none" / level / f"{role}.npz", _posteriors(10 * i + j, is_leaky, with_sens))
+            store.save_arrays(root / "posteriors/seed-0/none" / level / f"{role}.npz", _posteriors(10 * i + j, is_leaky, with_sens))
 
 
 def _run_stage(root: Path, script: str, *args: str) -> subprocess.CompletedProcess:
@@ -94,11 +94,11 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def test_greybox_stage_structure_and_signal(workdir: Path) -> None:
-    proc = _run_stage(workdir, "greybox.py", "--defense", "none")
+    proc = _run_stage(workdir, "greybox.py", "--seed", "0", "--defense", "none")
     assert proc.returncode == 0, proc.stdout
-    progress = [line for line in proc.stdout.splitlines() if line.startswith("[greybox none ")]
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("[greybox seed 0 none ")]
     assert len(progress) == len(LEVELS), proc.stdout
-    out = json.loads((workdir / "results/none/greybox.json").read_text())
+    out = json.loads((workdir / "results/seed-0/none/greybox.json").read_text())
     assert out["levels"] == list(LEVELS)
     assert set(out["sweep"]) == set(LEVELS)
     for level in LEVELS:
@@ -126,11 +126,11 @@ def test_greybox_stage_structure_and_signal(workdir: Path) -> None:
 def test_greybox_stage_missing_level_is_one_error_line(tmp_path: Path) -> None:
     _params(tmp_path)
     _write_posteriors(tmp_path, {"dense": True})  # lth_oneshot-0.5 missing
-    proc = _run_stage(tmp_path, "greybox.py", "--defense", "none")
+    proc = _run_stage(tmp_path, "greybox.py", "--seed", "0", "--defense", "none")
     assert proc.returncode == 1
-    assert "error: posteriors/none/lth_oneshot-0.5/target.npz: missing" in proc.stdout, proc.stdout
+    assert "error: posteriors/seed-0/none/lth_oneshot-0.5/target.npz: missing" in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stdout
-    assert not (tmp_path / "results/none/greybox.json").exists()
+    assert not (tmp_path / "results/seed-0/none/greybox.json").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,10 +139,10 @@ def test_greybox_stage_missing_level_is_one_error_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_samia_stage_writes_metrics(workdir: Path, level: str) -> None:
-    proc = _run_stage(workdir, "samia.py", "--defense", "none", "--level", level)
+    proc = _run_stage(workdir, "samia.py", "--seed", "0", "--defense", "none", "--level", level)
     assert proc.returncode == 0, proc.stdout
-    assert f"[samia none {level}] AUC" in proc.stdout
-    out = json.loads((workdir / f"results/none/{level}-samia.json").read_text())
+    assert f"[samia seed 0 none {level}] AUC" in proc.stdout
+    out = json.loads((workdir / f"results/seed-0/none/{level}-samia.json").read_text())
     assert out["skipped"] is False and out["defense"] == "none" and out["level"] == level
     m = out["samia"]
     for key in ("accuracy", "auc", "precision", "recall", "tpr_at_1pct_fpr", "advantage"):
@@ -153,16 +153,16 @@ def test_samia_stage_writes_metrics(workdir: Path, level: str) -> None:
 
 def test_samia_stage_disabled_skips_training(workdir: Path) -> None:
     _params(workdir, **{"attack.samia.enabled": False})
-    proc = _run_stage(workdir, "samia.py", "--defense", "none", "--level", "dense")
+    proc = _run_stage(workdir, "samia.py", "--seed", "0", "--defense", "none", "--level", "dense")
     assert proc.returncode == 0, proc.stdout
-    out = json.loads((workdir / "results/none/dense-samia.json").read_text())
+    out = json.loads((workdir / "results/seed-0/none/dense-samia.json").read_text())
     assert out["samia"] is None and out["skipped"] is True
 
 
 def test_samia_stage_without_sensitivities_is_one_error_line(tmp_path: Path) -> None:
     _params(tmp_path)
     _write_posteriors(tmp_path, {"dense": True}, with_sens=False)
-    proc = _run_stage(tmp_path, "samia.py", "--defense", "none", "--level", "dense")
+    proc = _run_stage(tmp_path, "samia.py", "--seed", "0", "--defense", "none", "--level", "dense")
     assert proc.returncode == 1
     assert "error: " in proc.stdout and "rerun the posteriors stage" in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stdout
@@ -188,23 +188,23 @@ def test_posteriors_stage_saves_sensitivities(tmp_path: Path) -> None:
             arrays[f"{name}_x"], arrays[f"{name}_y"] = images(n)
             arrays[f"{name}_idx"] = np.arange(n)
         store.save_arrays(prepared / f"{role}.npz", arrays)
-        run_dir = tmp_path / layout.model_dir("none", "dense", layout.Role.parse(role))
+        run_dir = tmp_path / layout.model_dir(0, "none", "dense", layout.Role.parse(role))
         run_dir.mkdir(parents=True)
         torch.manual_seed(layout.Role.parse(role).seed(0))
         model = build_model("mlp", 1, 4, 8)
         info = {"arch": "mlp", "channels": 1, "num_classes": 4, "image_size": 8, "dropout": 0.0, "sparsity": 0.0}
         runs.save_run(run_dir, model, info)
-    proc = _run_stage(tmp_path, "posteriors.py", "--defense", "none", "--level", "dense")
+    proc = _run_stage(tmp_path, "posteriors.py", "--seed", "0", "--defense", "none", "--level", "dense")
     assert proc.returncode == 0, proc.stdout
     cwd = os.getcwd()
     os.chdir(tmp_path)  # runs.load_* read relative paths, as stages do
     try:
         for role in ("target", "shadow-0"):
-            out = store.load_arrays(Path("posteriors/none/dense") / f"{role}.npz")
+            out = store.load_arrays(Path("posteriors/seed-0/none/dense") / f"{role}.npz")
             assert set(out) == {"logits", "labels", "member", "loss", "sens"}
             assert out["sens"].shape == out["logits"].shape and out["sens"].dtype == np.float32
             assert (out["sens"] >= 0).all() and out["sens"].sum() > 0
-            model, _ = runs.load_run(layout.model_dir("none", "dense", layout.Role.parse(role)))
+            model, _ = runs.load_run(layout.model_dir(0, "none", "dense", layout.Role.parse(role)))
             _, members, nonmembers, _ = runs.load_role_data(layout.Role.parse(role))
             expected = sensitivity(model, torch.cat([members[0], nonmembers[0]]), m=p["attack"]["samia"]["queries"],
                                    eps=p["attack"]["samia"]["eps"], seed=layout.Role.parse(role).seed(0))

@@ -39,8 +39,8 @@ def _stage(root, script, *args):
 @pytest.mark.parametrize("defense", ["distill", "dpsgd", "early_stop", "advreg", "ppb", "label_smoothing"])
 def test_defended_dense_and_ticket(workdir, defense):
     for shadow in ([], ["--shadow", "0"]):
-        _stage(workdir, "train.py", "--defense", defense, *shadow)
-        _stage(workdir, "prune.py", "--defense", defense, "--method", "lth_oneshot", "--sparsity", "0.8", *shadow)
+        _stage(workdir, "train.py", "--seed", "0", "--defense", defense, *shadow)
+        _stage(workdir, "prune.py", "--seed", "0", "--defense", defense, "--method", "lth_oneshot", "--sparsity", "0.8", *shadow)
     dense = json.loads((workdir / f"models/{defense}/dense/target/info.json").read_text())
     ticket_dir = workdir / f"models/{defense}/lth_oneshot-0.8/target"
     ticket = json.loads((ticket_dir / "info.json").read_text())
@@ -54,15 +54,15 @@ def test_defended_dense_and_ticket(workdir, defense):
         assert (workdir / f"models/{defense}/dense/target/teacher.pt").is_file()
     if defense == "early_stop":
         assert 1 <= dense["best_epoch"] <= 3
-    _stage(workdir, "posteriors.py", "--defense", defense, "--level", "lth_oneshot-0.8")
+    _stage(workdir, "posteriors.py", "--seed", "0", "--defense", defense, "--level", "lth_oneshot-0.8")
 
 
 def test_attack_reports_the_non_adaptive_attacker(workdir):
     for shadow in ([], ["--shadow", "0"]):
-        _stage(workdir, "train.py", "--defense", "none", *shadow)
-        _stage(workdir, "prune.py", "--defense", "none", "--method", "lth_oneshot", "--sparsity", "0.8", *shadow)
-    _stage(workdir, "posteriors.py", "--defense", "none", "--level", "lth_oneshot-0.8")
-    _stage(workdir, "defend.py", "--defense", "early_stop", "--level", "lth_oneshot-0.8")
+        _stage(workdir, "train.py", "--seed", "0", "--defense", "none", *shadow)
+        _stage(workdir, "prune.py", "--seed", "0", "--defense", "none", "--method", "lth_oneshot", "--sparsity", "0.8", *shadow)
+    _stage(workdir, "posteriors.py", "--seed", "0", "--defense", "none", "--level", "lth_oneshot-0.8")
+    _stage(workdir, "defend.py", "--seed", "0", "--defense", "early_stop", "--level", "lth_oneshot-0.8")
     assert sorted(p.name for p in (workdir / "released/early_stop/lth_oneshot-0.8").iterdir()) == ["round", "topk"]
     for role in ("target", "shadow-0"):  # topk with k = 1 (params.yaml): the label only
         released = np.load(workdir / f"released/early_stop/lth_oneshot-0.8/topk/{role}.npz")
@@ -70,7 +70,7 @@ def test_attack_reports_the_non_adaptive_attacker(workdir):
         assert sorted(released.files) == ["labels", "member", "probs"]
         assert np.array_equal(released["probs"], top_k(softmax(posterior["logits"]), 1))
         assert np.array_equal(released["member"], posterior["member"]) and np.array_equal(released["labels"], posterior["labels"])
-    _stage(workdir, "attack.py", "--defense", "early_stop", "--level", "lth_oneshot-0.8")
+    _stage(workdir, "attack.py", "--seed", "0", "--defense", "early_stop", "--level", "lth_oneshot-0.8")
     result = json.loads((workdir / "results/early_stop/lth_oneshot-0.8.json").read_text())
     assert set(result["attacks"]) == {"none", "topk", "round"}
     assert "shokri_sorted" in result["nonadaptive"] and 0 <= result["nonadaptive"]["loss_global"]["auc"] <= 1

@@ -27,7 +27,7 @@ def _dead_pid() -> int:
 
 
 def test_a_failed_stage_leaves_nothing_in_the_folders_other_stages_hash(in_tmp):
-    out = in_tmp / "posteriors/none/dense"
+    out = in_tmp / "posteriors/seed-0/none/dense"
     with pytest.raises(RuntimeError):
         with store.staged_dir(out) as tmp:
             (tmp / "target.npz").write_bytes(b"half")
@@ -35,8 +35,8 @@ def test_a_failed_stage_leaves_nothing_in_the_folders_other_stages_hash(in_tmp):
             raise RuntimeError("killed")
     assert not out.exists() and not (in_tmp / "posteriors").exists()
     assert list(layout.STAGING.iterdir()) == []
-    store.write_json(in_tmp / "results/none/dense.json", {"a": 1})
-    assert sorted(p.name for p in (in_tmp / "results/none").iterdir()) == ["dense.json"]
+    store.write_json(in_tmp / "results/seed-0/none/dense.json", {"a": 1})
+    assert sorted(p.name for p in (in_tmp / "results/seed-0/none").iterdir()) == ["dense.json"]
 
 
 def test_stale_staging_of_dead_processes_is_cleared_and_live_ones_kept(in_tmp):
@@ -76,8 +76,8 @@ def test_corrupt_and_tampered_files_are_refused_in_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("error, expected", [
-    ("OSError(28, 'No space left on device', 'results/none/dense.json')", "error: results/none/dense.json: No space left on device"),
-    ("PermissionError(13, 'Permission denied', 'models/none')", "error: models/none: Permission denied"),
+    ("OSError(28, 'No space left on device', 'results/seed-0/none/dense.json')", "error: results/seed-0/none/dense.json: No space left on device"),
+    ("PermissionError(13, 'Permission denied', 'models/seed-0/none')", "error: models/seed-0/none: Permission denied"),
     ("store.CorruptFileError('models/x/model.pt: not a plain tensor file, refused (bad)')", "error: models/x/model.pt: not a plain tensor file"),
 ])
 def test_stage_errors_print_one_line_and_nothing_at_exit(tmp_path, error, expected):

@@ -61,6 +61,7 @@ TINY = {
     ("attack", "greybox", "repeats"): 2,
     ("attack", "samia", "epochs"): 2,
     ("attack", "reference", "ids"): [0, 1, 2, 3],
+    ("seeds",): [0],
 }
 REFS = range(4)
 
@@ -68,14 +69,14 @@ REFS = range(4)
 def reference_stages(levels: tuple[str, ...], refs=REFS, dense: bool = True, attack: bool = True) -> set[str]:
     """LiRA / RMIA stages (undefended, lth_oneshot unless ``levels`` name another method) for
     reference models ``refs`` at the pruned ``levels`` (``<method>-<sparsity>``)."""
-    out = {f"train_reference@none-{r}" for r in refs} if dense else set()
+    out = {f"train_reference@0-none-{r}" for r in refs} if dense else set()
     for level in levels:
         method, sparsity = level.rsplit("-", 1)
-        out |= {f"prune_reference@none-{method}-{r}-{sparsity}" for r in refs}
+        out |= {f"prune_reference@0-none-{method}-{r}-{sparsity}" for r in refs}
         if attack:
-            out.add(f"reference@none-{level}")
+            out.add(f"reference@0-none-{level}")
     if attack and dense:
-        out.add("reference_dense@none")
+        out.add("reference_dense@0-none")
     return out
 
 
@@ -193,11 +194,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
 
 def test_first_repro_ran_every_stage(pipeline: Pipeline) -> None:
     expected = {
-        "validate", "prepare", "train_target@none", "train_shadow@none-0",
-        "prune_target@none-lth_oneshot-0.5", "prune_shadow@none-lth_oneshot-0-0.5", "posteriors_dense@none",
-        "posteriors@none-lth_oneshot-0.5", "defend_dense@none", "defend@none-lth_oneshot-0.5",
-        "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer",
-        "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "aggregate",
+        "validate", "prepare", "train_target@0-none", "train_shadow@0-none-0",
+        "prune_target@0-none-lth_oneshot-0.5", "prune_shadow@0-none-lth_oneshot-0-0.5", "posteriors_dense@0-none",
+        "posteriors@0-none-lth_oneshot-0.5", "defend_dense@0-none", "defend@0-none-lth_oneshot-0.5",
+        "attack_dense@0-none", "attack@0-none-lth_oneshot-0.5", "transfer@0",
+        "greybox@0-none", "samia_dense@0-none", "samia@0-none-lth_oneshot-0.5", "aggregate",
         *reference_stages(("lth_oneshot-0.5",)),
     }
     assert stages_run(pipeline.first_repro) == expected, pipeline.first_repro.stdout
@@ -215,9 +216,9 @@ def test_summary_metrics(pipeline: Pipeline) -> None:
             assert not any(key.startswith("best_") for key in entry), (variant, level)
             # the headline is named in advance: the first of attack.headline this variant ran
             preference = pipeline.params()["attack"]["headline"]
-            ran = set(pipeline.json(f"results/none/{level}.json")["attacks"]["none" if variant == "none" else "topk"])
+            ran = set(pipeline.json(f"results/seed-0/none/{level}.json")["attacks"]["none" if variant == "none" else "topk"])
             if variant == "none":
-                ran |= set(pipeline.json(f"results/none/{level}-reference.json")["attacks"]["none"])
+                ran |= set(pipeline.json(f"results/seed-0/none/{level}-reference.json")["attacks"]["none"])
             assert entry["headline_attack"] == next(a for a in preference if a in ran), (variant, level)
             assert len(entry["crossfit_best_attacks"]) == 2 and set(entry["crossfit_best_attacks"]) <= ran, (variant, level)
         assert levels["dense"]["sparsity"] == 0.0
@@ -225,8 +226,8 @@ def test_summary_metrics(pipeline: Pipeline) -> None:
 
 
 def test_ticket_is_really_pruned(pipeline: Pipeline) -> None:
-    run_dir = pipeline.root / "models/none/lth_oneshot-0.5/target"
-    info = pipeline.json("models/none/lth_oneshot-0.5/target/info.json")
+    run_dir = pipeline.root / "models/seed-0/none/lth_oneshot-0.5/target"
+    info = pipeline.json("models/seed-0/none/lth_oneshot-0.5/target/info.json")
     assert info["sparsity_asked"] == 0.5
     assert abs(info["sparsity"] - 0.5) < 1e-3, info["sparsity"]
     state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
@@ -246,7 +247,7 @@ def test_ticket_is_really_pruned(pipeline: Pipeline) -> None:
 
 
 def test_attack_results(pipeline: Pipeline) -> None:
-    result = pipeline.json("results/none/dense.json")
+    result = pipeline.json("results/seed-0/none/dense.json")
     assert result["defense"] == "none" and result["level"] == "dense"
     assert set(result["attacks"]) == {"none", "topk"}  # full posterior, then each release defense
     for release, attacks in result["attacks"].items():
@@ -270,7 +271,7 @@ def test_report_and_plots(pipeline: Pipeline) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
     assert "## Per-sample exposure (undefended, full posterior, `lira_offline_fixed`)" in report
     assert (pipeline.root / "plots/most_exposed.png").is_file()
-    table = (pipeline.root / "reports/exposure/none-dense.csv").read_text().splitlines()
+    table = (pipeline.root / "reports/exposure/seed-0/none-dense.csv").read_text().splitlines()
     assert len(table) == 1 + 2 * TINY[("data", "target_size")]  # header, members, as many non-members
     header = table[0].split(",")
     assert header[:5] == ["position", "dataset_index", "class", "member", "correct"]
@@ -305,10 +306,10 @@ def test_dvc_repro_forced_gives_the_runners_outputs(pipeline: Pipeline) -> None:
     """The runner forks stage scripts from a preloaded interpreter; DVC runs each in a new
     process. Forced through `dvc repro`, a training, a pruning, a posteriors and an attack stage
     rewrite their outputs byte for byte, and dvc.lock does not change."""
-    watched = ("models/none/dense/target", "models/none/lth_oneshot-0.5/target", "posteriors/none/dense", "results/none")
+    watched = ("models/seed-0/none/dense/target", "models/seed-0/none/lth_oneshot-0.5/target", "posteriors/seed-0/none/dense", "results/seed-0/none")
     before = _tree_hashes(pipeline.root, *watched)
     lock = (pipeline.root / "dvc.lock").read_text()
-    stages = ("train_target@none", "prune_target@none-lth_oneshot-0.5", "posteriors_dense@none", "attack_dense@none")
+    stages = ("train_target@0-none", "prune_target@0-none-lth_oneshot-0.5", "posteriors_dense@0-none", "attack_dense@0-none")
     assert stages_run(pipeline.dvc("repro", "-f", "-s", *stages)) == set(stages)
     assert _tree_hashes(pipeline.root, *watched) == before
     assert (pipeline.root / "dvc.lock").read_text() == lock
@@ -341,61 +342,86 @@ def _check_ran(ran: set[str], expected: set[str]) -> None:
     )
 
 
+def test_new_training_seed_trains_only_that_seed(pipeline: Pipeline) -> None:
+    """Seed 1 trains its own target, shadow, reference models and tickets, and runs every stage
+    after them; seed 0's stages and files are left alone. Removing it again reruns only the
+    summary."""
+    seed0 = ("models/seed-0", "models/reference-models/seed-0", "posteriors/seed-0", "results/seed-0")
+    before = _tree_hashes(pipeline.root, *seed0)
+    first = stages_run(pipeline.first_repro) - {"validate", "prepare", "aggregate"}
+    ran = pipeline.repro_with(lambda p: _set(p, ("seeds",), [0, 1]))
+    _check_ran(ran, {"validate", "aggregate", *(s.replace("@0", "@1", 1) for s in first)})
+    assert _tree_hashes(pipeline.root, *seed0) == before
+    weights = [_md5(pipeline.root / f"models/seed-{k}/none/dense/target/model.pt") for k in (0, 1)]
+    assert weights[0] != weights[1]  # another initialisation and batch order, the same data
+    assert pipeline.json("models/seed-1/none/dense/target/info.json")["seed"] == 1_000_000
+    summary = pipeline.json("metrics/summary.json")
+    assert summary["none"]["dense"]["seeds"] == 2 and "headline_auc_seed_sd" in summary["none"]["dense"]
+    report = (pipeline.root / "reports/summary.md").read_text()
+    assert "Training seeds 0, 1" in report and "fewer than 3 training seeds" in report
+    ran = pipeline.repro_with(lambda p: _set(p, ("seeds",), [0]))
+    _check_ran(ran, {"validate", "aggregate"})
+    assert pipeline.json("metrics/summary.json")["none"]["dense"]["seeds"] == 1
+    for d in ("models/seed-1", "models/reference-models/seed-1", "posteriors/seed-1", "released/seed-1", "results/seed-1"):
+        shutil.rmtree(pipeline.root / d)  # outputs of stages no longer in dvc.yaml: DVC leaves them
+    pipeline.dvc("repro")
+
+
 def test_attack_param_reruns_only_attacks(pipeline: Pipeline) -> None:
     before = _tree_hashes(pipeline.root, "models", "posteriors")
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "shokri", "max_iter"), 60), dvc=True)  # as DVC decides
     # the transfer stage fits the same Shokri attack across variants: it reruns too
-    _check_ran(ran, {"validate", "attack_dense@none", "attack@none-lth_oneshot-0.5", "transfer", "aggregate"})
+    _check_ran(ran, {"validate", "attack_dense@0-none", "attack@0-none-lth_oneshot-0.5", "transfer@0", "aggregate"})
     assert _tree_hashes(pipeline.root, "models", "posteriors") == before
 
 
 def test_each_attack_family_reruns_alone(pipeline: Pipeline) -> None:
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "greybox", "repeats"), 3))
-    _check_ran(ran, {"validate", "greybox@none", "aggregate"})
+    _check_ran(ran, {"validate", "greybox@0-none", "aggregate"})
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "samia", "epochs"), 3))
-    _check_ran(ran, {"validate", "samia_dense@none", "samia@none-lth_oneshot-0.5", "aggregate"})
+    _check_ran(ran, {"validate", "samia_dense@0-none", "samia@0-none-lth_oneshot-0.5", "aggregate"})
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "reference", "mirror"), True))
-    _check_ran(ran, {"validate", "reference_dense@none", "reference@none-lth_oneshot-0.5", "aggregate"})
+    _check_ran(ran, {"validate", "reference_dense@0-none", "reference@0-none-lth_oneshot-0.5", "aggregate"})
 
 
 def test_new_release_variant_reruns_only_defend_and_attack(pipeline: Pipeline) -> None:
     before = _tree_hashes(pipeline.root, "models", "posteriors")
     ran = pipeline.repro_with(lambda p: _set(p, ("defense", "release"), ["topk", "round"]))
-    _check_ran(ran, {"validate", "defend_dense@none", "defend@none-lth_oneshot-0.5",
-                     "attack_dense@none", "attack@none-lth_oneshot-0.5", "aggregate"})
-    assert (pipeline.root / "released/none/dense/round/target.npz").is_file()
-    assert set(pipeline.json("results/none/dense.json")["attacks"]) == {"none", "topk", "round"}
+    _check_ran(ran, {"validate", "defend_dense@0-none", "defend@0-none-lth_oneshot-0.5",
+                     "attack_dense@0-none", "attack@0-none-lth_oneshot-0.5", "aggregate"})
+    assert (pipeline.root / "released/seed-0/none/dense/round/target.npz").is_file()
+    assert set(pipeline.json("results/seed-0/none/dense.json")["attacks"]) == {"none", "topk", "round"}
     assert _tree_hashes(pipeline.root, "models", "posteriors") == before
     pipeline.repro_with(lambda p: _set(p, ("defense", "release"), ["topk"]))  # back, from the run cache
-    assert set(pipeline.json("results/none/dense.json")["attacks"]) == {"none", "topk"}
+    assert set(pipeline.json("results/seed-0/none/dense.json")["attacks"]) == {"none", "topk"}
 
 
 def test_reference_attacks(pipeline: Pipeline) -> None:
-    result = pipeline.json("results/none/lth_oneshot-0.5-reference.json")
+    result = pipeline.json("results/seed-0/none/lth_oneshot-0.5-reference.json")
     assert result["references"]["count"] == 4 and result["references"]["mirror"] is True
     assert set(result["attacks"]["none"]) == {"lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia_offline", "rmia_offline_ratio"}
     for name, metrics in result["attacks"]["none"].items():
         for metric in ATTACK_METRICS:
             assert 0.0 <= metrics[metric] <= 1.0, (name, metric)
         assert set(result["per_class"][name]) <= {str(c) for c in range(10)}
-    ref = torch.load(pipeline.root / "models/reference-models/none/lth_oneshot-0.5/ref-0/mask.pt", weights_only=True)
+    ref = torch.load(pipeline.root / "models/reference-models/seed-0/none/lth_oneshot-0.5/ref-0/mask.pt", weights_only=True)
     assert ref, "the pruned reference model holds no masks"
-    halves = [np.load(pipeline.root / f"models/reference-models/none/dense/ref-{r}/in.npy") for r in REFS]
+    halves = [np.load(pipeline.root / f"models/reference-models/seed-0/none/dense/ref-{r}/in.npy") for r in REFS]
     assert (np.sum(halves, axis=0) == 2).all()  # every candidate IN for exactly half the references
-    per_class = pipeline.json("results/none/dense.json")["per_class"]
+    per_class = pipeline.json("results/seed-0/none/dense.json")["per_class"]
     assert set(per_class) >= set(ATTACKS)
     assert "## Per-class breakdown" in (pipeline.root / "reports/summary.md").read_text()
 
 
 def test_new_sparsity_runs_only_that_level(pipeline: Pipeline) -> None:
-    before = _tree_hashes(pipeline.root, "models/none/dense", "models/none/lth_oneshot-0.5", "posteriors")
+    before = _tree_hashes(pipeline.root, "models/seed-0/none/dense", "models/seed-0/none/lth_oneshot-0.5", "posteriors")
     ran = pipeline.repro_with(lambda p: p["prune"]["sparsities"].append(0.8))
     _check_ran(ran, {
-        "validate", "prune_target@none-lth_oneshot-0.8", "prune_shadow@none-lth_oneshot-0-0.8", "posteriors@none-lth_oneshot-0.8",
-        "defend@none-lth_oneshot-0.8", "attack@none-lth_oneshot-0.8", "transfer", "greybox@none", "samia@none-lth_oneshot-0.8", "aggregate",
+        "validate", "prune_target@0-none-lth_oneshot-0.8", "prune_shadow@0-none-lth_oneshot-0-0.8", "posteriors@0-none-lth_oneshot-0.8",
+        "defend@0-none-lth_oneshot-0.8", "attack@0-none-lth_oneshot-0.8", "transfer@0", "greybox@0-none", "samia@0-none-lth_oneshot-0.8", "aggregate",
         *reference_stages(("lth_oneshot-0.8",), dense=False),
     })
-    after = _tree_hashes(pipeline.root, "models/none/dense", "models/none/lth_oneshot-0.5", "posteriors")
+    after = _tree_hashes(pipeline.root, "models/seed-0/none/dense", "models/seed-0/none/lth_oneshot-0.5", "posteriors")
     assert {k: after.get(k) for k in before} == before  # dense, 0.5 and their posteriors untouched
     summary = pipeline.json("metrics/summary.json")
     assert set(summary["none"]) == {"dense", "lth_oneshot-0.5", "lth_oneshot-0.8"}
@@ -406,43 +432,43 @@ def test_train_epochs_reruns_training_not_prepare(pipeline: Pipeline) -> None:
     ran = pipeline.repro_with(lambda p: _set(p, ("train", "epochs"), 3))
     _check_ran(ran, {
         "validate",
-        "train_target@none", "train_shadow@none-0",
-        "prune_target@none-lth_oneshot-0.5", "prune_target@none-lth_oneshot-0.8",
-        "prune_shadow@none-lth_oneshot-0-0.5", "prune_shadow@none-lth_oneshot-0-0.8",
-        "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
-        "defend_dense@none", "defend@none-lth_oneshot-0.5", "defend@none-lth_oneshot-0.8",
-        "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
-        "transfer", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
+        "train_target@0-none", "train_shadow@0-none-0",
+        "prune_target@0-none-lth_oneshot-0.5", "prune_target@0-none-lth_oneshot-0.8",
+        "prune_shadow@0-none-lth_oneshot-0-0.5", "prune_shadow@0-none-lth_oneshot-0-0.8",
+        "posteriors_dense@0-none", "posteriors@0-none-lth_oneshot-0.5", "posteriors@0-none-lth_oneshot-0.8",
+        "defend_dense@0-none", "defend@0-none-lth_oneshot-0.5", "defend@0-none-lth_oneshot-0.8",
+        "attack_dense@0-none", "attack@0-none-lth_oneshot-0.5", "attack@0-none-lth_oneshot-0.8",
+        "transfer@0", "greybox@0-none", "samia_dense@0-none", "samia@0-none-lth_oneshot-0.5", "samia@0-none-lth_oneshot-0.8",
         "aggregate", *reference_stages(("lth_oneshot-0.5", "lth_oneshot-0.8")),
     })
-    assert pipeline.json("models/none/lth_oneshot-0.5/target/info.json")["train_epochs"] == 3
+    assert pipeline.json("models/seed-0/none/lth_oneshot-0.5/target/info.json")["train_epochs"] == 3
 
 
 def test_new_shadow_trains_only_that_shadow(pipeline: Pipeline) -> None:
-    kept = ("models/none/dense/target", "models/none/dense/shadow-0", "models/none/lth_oneshot-0.5", "models/none/lth_oneshot-0.8")
+    kept = ("models/seed-0/none/dense/target", "models/seed-0/none/dense/shadow-0", "models/seed-0/none/lth_oneshot-0.5", "models/seed-0/none/lth_oneshot-0.8")
     before = _tree_hashes(pipeline.root, *kept)
     ran = pipeline.repro_with(lambda p: _set(p, ("shadow", "ids"), [0, 1]))
     _check_ran(ran, {
         "validate", "prepare",
-        "train_shadow@none-1", "prune_shadow@none-lth_oneshot-1-0.5", "prune_shadow@none-lth_oneshot-1-0.8",
-        "posteriors_dense@none", "posteriors@none-lth_oneshot-0.5", "posteriors@none-lth_oneshot-0.8",
-        "defend_dense@none", "defend@none-lth_oneshot-0.5", "defend@none-lth_oneshot-0.8",
-        "attack_dense@none", "attack@none-lth_oneshot-0.5", "attack@none-lth_oneshot-0.8",
-        "transfer", "greybox@none", "samia_dense@none", "samia@none-lth_oneshot-0.5", "samia@none-lth_oneshot-0.8",
+        "train_shadow@0-none-1", "prune_shadow@0-none-lth_oneshot-1-0.5", "prune_shadow@0-none-lth_oneshot-1-0.8",
+        "posteriors_dense@0-none", "posteriors@0-none-lth_oneshot-0.5", "posteriors@0-none-lth_oneshot-0.8",
+        "defend_dense@0-none", "defend@0-none-lth_oneshot-0.5", "defend@0-none-lth_oneshot-0.8",
+        "attack_dense@0-none", "attack@0-none-lth_oneshot-0.5", "attack@0-none-lth_oneshot-0.8",
+        "transfer@0", "greybox@0-none", "samia_dense@0-none", "samia@0-none-lth_oneshot-0.5", "samia@0-none-lth_oneshot-0.8",
         "aggregate",
     })
     after = _tree_hashes(pipeline.root, *kept)
     assert {k: v for k, v in after.items() if "shadow-1" not in k} == before
-    models = pipeline.json("posteriors/none/dense/models.json")
+    models = pipeline.json("posteriors/seed-0/none/dense/models.json")
     assert set(models) == {"target", "shadow-0", "shadow-1"}  # the attack now sees both shadows
 
 
 def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
-    kept = ("models/none/dense", "models/none/lth_oneshot-0.5", "models/none/lth_oneshot-0.8", "posteriors/none")
+    kept = ("models/seed-0/none/dense", "models/seed-0/none/lth_oneshot-0.5", "models/seed-0/none/lth_oneshot-0.8", "posteriors/seed-0/none")
     before = _tree_hashes(pipeline.root, *kept)
     ran = pipeline.repro_with(lambda p: p["prune"]["methods"].append("random_prune"))
     new = {
-        f"{stage}@none-random_prune-{rest}"
+        f"{stage}@0-none-random_prune-{rest}"
         for stage, rests in (
             ("prune_target", ("0.5", "0.8")),
             ("prune_shadow", ("0-0.5", "0-0.8", "1-0.5", "1-0.8")),
@@ -453,26 +479,26 @@ def test_new_method_runs_only_that_method(pipeline: Pipeline) -> None:
         )
         for rest in rests
     } | reference_stages(("random_prune-0.5", "random_prune-0.8"), dense=False)
-    _check_ran(ran, {"validate", "transfer", "greybox@none", "aggregate", *new})
+    _check_ran(ran, {"validate", "transfer@0", "greybox@0-none", "aggregate", *new})
     after = _tree_hashes(pipeline.root, *kept)
     assert {k: after[k] for k in before} == before  # lth_oneshot and dense files untouched
-    info = pipeline.json("models/none/random_prune-0.8/target/info.json")
+    info = pipeline.json("models/seed-0/none/random_prune-0.8/target/info.json")
     assert info["method"] == "random_prune" and abs(info["sparsity"] - 0.8) < 1e-3
     summary = pipeline.json("metrics/summary.json")["none"]
     assert {"random_prune-0.5", "random_prune-0.8"} <= set(summary)
 
 
 def test_new_reference_pair_trains_only_that_pair(pipeline: Pipeline) -> None:
-    kept = ("models/reference-models", "models/none", "posteriors")
+    kept = ("models/reference-models", "models/seed-0/none", "posteriors")
     before = _tree_hashes(pipeline.root, *kept)
     ran = pipeline.repro_with(lambda p: _set(p, ("attack", "reference", "ids"), [0, 1, 2, 3, 4, 5]))
     levels = tuple(f"{m}-{s}" for m in ("lth_oneshot", "random_prune") for s in ("0.5", "0.8"))
     new = reference_stages(levels, refs=(4, 5), attack=False)
-    attacks = {"reference_dense@none", *(f"reference@none-{lv}" for lv in levels)}
+    attacks = {"reference_dense@0-none", *(f"reference@0-none-{lv}" for lv in levels)}
     _check_ran(ran, {"validate", "aggregate", *new, *attacks})
     after = _tree_hashes(pipeline.root, *kept)
     assert {k: after[k] for k in before} == before  # references 0-3, targets and shadows untouched
-    assert pipeline.json("results/none/dense-reference.json")["references"]["count"] == 6
+    assert pipeline.json("results/seed-0/none/dense-reference.json")["references"]["count"] == 6
 
 
 def test_dense_only_trains_nothing_and_pruned_levels_come_back_from_the_cache(pipeline: Pipeline) -> None:
@@ -512,7 +538,7 @@ BAD_PARAMS = [
 @pytest.mark.parametrize(("edit", "message"), BAD_PARAMS)
 def test_bad_params_stop_at_validate(pipeline: Pipeline, edit: Callable[[dict], None], message: str) -> None:
     good = pipeline.params_path.read_text()
-    model = pipeline.root / "models/none/dense/target/model.pt"
+    model = pipeline.root / "models/seed-0/none/dense/target/model.pt"
     model_md5 = _md5(model)
     watched = ("models", "posteriors", "results", "metrics", "reports", "plots", "data/prepared")
     before = _tree_hashes(pipeline.root, *watched)

@@ -19,27 +19,29 @@ def _metrics(auc: float) -> dict:
     return {"auc": auc, "accuracy": auc, "tpr_at_1pct_fpr": auc / 10, "tpr_at_0.1pct_fpr": 0.0}
 
 
-def _row(defense="none", level="dense", release="none", test_acc=0.9, lira=True) -> Row:
+def _row(defense="none", level="dense", release="none", test_acc=0.9, lira=True, seed=0, auc=0.6) -> Row:
     attacks = {"shokri_sorted": _metrics(0.52), "loss_global": _metrics(0.53), "loss_class": _metrics(0.55)}
     if lira:
-        attacks["lira_offline_fixed"] = _metrics(0.6)
+        attacks["lira_offline_fixed"] = _metrics(auc)
     target = {"train_acc": 1.0, "test_acc": test_acc, "sparsity": layout.parse_level(level)[1], "epsilon": None}
-    return Row(defense, release, level, target["sparsity"], target, attacks)
+    return Row(defense, release, level, target["sparsity"], target, attacks, None, seed)
 
 
-def _write_scores(defense: str, level: str, seed: int, member: np.ndarray, releases=("none", "topk"), lira=True) -> dict:
-    """Per-sample scores as stages/attack.py and stages/reference.py save them; returns them by name."""
+def _write_scores(defense: str, level: str, seed: int, member: np.ndarray, releases=("none", "topk"), lira=True,
+                  train_seed: int = 0) -> dict:
+    """Per-sample scores as stages/attack.py and stages/reference.py save them (under training seed
+    ``train_seed``; ``seed`` draws them); returns them by name."""
     rng = np.random.default_rng(seed)
     arrays = {"member": member, "labels": rng.integers(0, 10, member.size)}
     for rel in releases:
         for name in ("shokri_sorted", "loss_global", "loss_class"):
             arrays[f"{rel}/{name}"] = rng.normal(size=member.size) + 0.3 * member
-    scores_path = layout.result_paths(defense, level)[1]
+    scores_path = layout.result_paths(train_seed, defense, level)[1]
     scores_path.parent.mkdir(parents=True, exist_ok=True)
     store.save_arrays(scores_path, arrays)
     if lira:
         ref = {"member": member, "labels": arrays["labels"], "lira_offline_fixed": rng.normal(size=member.size) + 0.5 * member}
-        store.save_arrays(layout.reference_paths(defense, level)[1], ref)
+        store.save_arrays(layout.reference_paths(train_seed, defense, level)[1], ref)
         arrays["lira_offline_fixed"] = ref["lira_offline_fixed"]
     return arrays
 
@@ -84,8 +86,8 @@ def test_one_training_seed_gives_no_evidence_either_way(scored):
     rows = [_row(), _row(level=PRUNED), _row(release="topk", lira=False), _row(level=PRUNED, release="topk", lira=False)]
     lines = report.verdicts(rows, PREFERENCE, 0.02, num_classes=10, n=100)
     text = "\n".join(lines)
-    assert f"- none, {PRUNED} (lira_offline_fixed): AUC 0.600 vs dense 0.600: " in text
-    assert f"paired bootstrap over the {2 * N} shared samples" in text
+    assert f"- none, {PRUNED} (lira_offline_fixed): AUC 0.600 vs dense 0.600 (mean over 1 seed)" in text
+    assert f"paired-bootstrap interval over the {2 * N} shared samples: seed 0 " in text
     claims = [line for line in lines if line.startswith("  - seed")]
     assert len(claims) == 4  # two claims per comparison
     assert all("no evidence either way" in line and "fewer than 3 training seeds" in line for line in claims)
@@ -160,3 +162,62 @@ def test_headline_and_margin_params_are_checked(raw_params, key, value):
     raw_params["attack"][key] = value
     with pytest.raises(params.ParamsError, match=f"attack.{key}"):
         params.validate(raw_params)
+
+
+def _three_seeds(member: np.ndarray, pruned_shift: float) -> list[Row]:
+    """Dense and pruned undefended rows on training seeds 0-2, the pruned scores the dense ones
+    plus ``pruned_shift`` x membership (0: the same ranking, so every paired difference is 0)."""
+    rows = []
+    for k in range(3):
+        dense = _write_scores("none", "dense", 10 + k, member, releases=("none",), train_seed=k)
+        pruned = {"member": member, "labels": dense["labels"], "lira_offline_fixed": dense["lira_offline_fixed"] + pruned_shift * member}
+        for name in ("shokri_sorted", "loss_global", "loss_class"):
+            pruned[f"none/{name}"] = dense[f"none/{name}"]
+        store.save_arrays(layout.result_paths(k, "none", PRUNED)[1], {x: v for x, v in pruned.items() if x != "lira_offline_fixed"})
+        store.save_arrays(layout.reference_paths(k, "none", PRUNED)[1],
+                          {"member": member, "labels": dense["labels"], "lira_offline_fixed": pruned["lira_offline_fixed"]})
+        d_auc = stats.auc(member, dense["lira_offline_fixed"])
+        p_auc = stats.auc(member, pruned["lira_offline_fixed"])
+        rows += [_row(seed=k, auc=d_auc), _row(level=PRUNED, seed=k, auc=p_auc)]
+    return rows
+
+
+def test_verdicts_are_drawn_over_training_seeds(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    member = np.repeat([True, False], N)
+    same = report.verdicts(_three_seeds(member, 0.0), PREFERENCE, 0.02, num_classes=10, n=50)
+    (line,) = [x for x in same if x.startswith("- none,")]
+    assert "mean over 3 seeds" in line and all(f"seed {k} +0.000" in line for k in range(3))
+    claims = {x.split(" claims")[0].strip("- "): x for x in same if x.startswith("  - seed")}
+    assert claims["seed 000"].split(": ", 1)[1].startswith("agrees: +0.000 [+0.000, +0.000] over 3 seeds")
+    assert "disagrees" in claims["seed 002"]  # no effect, shown by the equivalence test
+    more = report.verdicts(_three_seeds(member, 1.5), PREFERENCE, 0.02, num_classes=10, n=50)
+    claims = {x.split(" claims")[0].strip("- "): x for x in more if x.startswith("  - seed")}
+    assert ": agrees:" in claims["seed 002"] and ": disagrees:" in claims["seed 000"]
+    assert [x for x in more if x.startswith("Tally, seed 002")][0].endswith("1 agrees, 0 disagree, 0 no evidence (1 independent comparison)")
+
+
+def test_seed_means_average_every_number_and_give_the_sd_over_seeds():
+    rows = [_row(seed=0, auc=0.6), _row(seed=1, auc=0.7), _row(seed=2, auc=0.8), _row(level=PRUNED, seed=0)]
+    dense, pruned = report.seed_means(rows)
+    assert (dense.n_seeds, dense.seed, pruned.n_seeds) == (3, 0, 1)
+    assert dense.attacks["lira_offline_fixed"]["auc"] == pytest.approx(0.7)
+    assert dense.attacks["lira_offline_fixed"]["auc_seed_sd"] == pytest.approx(0.1)
+    assert report.auc_spread(dense.attacks["lira_offline_fixed"]) == (pytest.approx(0.1), "sd over seeds")
+    assert "auc_seed_sd" not in pruned.attacks["lira_offline_fixed"]
+    assert report.mean_tree([{"a": 1, "b": [1.0, 2.0], "c": "x", "n": 5}, {"a": 2, "b": [3.0, 4.0], "c": "y", "n": 5}]) == \
+        {"a": 1.5, "b": [2.0, 3.0], "c": "x", "n": 5}
+
+
+def test_collect_reads_every_training_seed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for k in (0, 3):
+        for level in ("dense", PRUNED):
+            store.write_json(layout.result_paths(k, "none", level)[0], {
+                "target": {"sparsity": 0.0, "train_acc": 1.0, "test_acc": 0.9 + k / 100},
+                "attacks": {"none": {"loss_class": _metrics(0.5 + k / 10)}}})
+    rows = report.collect([0, 3], ["none"], [], ["lth_oneshot"], [0.9])
+    assert [(r.seed, r.level) for r in rows] == [(0, "dense"), (0, PRUNED), (3, "dense"), (3, PRUNED)]
+    assert rows[2].attacks["loss_class"]["auc"] == 0.8 and rows[2].target["test_acc"] == 0.93
+    with pytest.raises(FileNotFoundError):
+        report.collect([1], ["none"], [], [], [])

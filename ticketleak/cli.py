@@ -37,11 +37,23 @@ def _fail(message: str) -> None:
     os._exit(1)  # no interpreter teardown: it prints noise when a stage dies mid-import or mid-write
 
 
+def add_seed_arg(parser: argparse.ArgumentParser) -> None:
+    """``--seed <k>``: the training seed whose models the stage trains or reads (one of ``seeds``)."""
+    parser.add_argument("--seed", type=_seed, required=True, help="training seed (one of params.yaml's seeds)")
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
 def defense_level_args(doc: str) -> argparse.Namespace:
-    """``--defense`` and ``--level``, the arguments of every per-level stage; the level is
-    ``dense`` or ``<method>-<sparsity>`` (checked)."""
+    """``--seed``, ``--defense`` and ``--level``, the arguments of every per-level stage; the level
+    is ``dense`` or ``<method>-<sparsity>`` (checked)."""
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_seed_arg(parser)
     parser.add_argument("--defense", required=True)
     parser.add_argument("--level", required=True, help="dense, or <method>-<sparsity> such as lth_oneshot-0.9")
     args = parser.parse_args()

@@ -94,13 +94,16 @@ def slices(columns: dict[str, np.ndarray], attack: str) -> list[tuple[str, int, 
     return out
 
 
-def report_lines(tables: dict[str, dict[str, np.ndarray]], attack: str, classes: Sequence[str]) -> list[str]:
+def report_lines(tables: dict[str, dict[str, np.ndarray]], attack: str, classes: Sequence[str],
+                 seed: int | None = None) -> list[str]:
     """The report section: per level (``tables``: level -> table), the most exposed samples under
-    ``attack`` (the headline) and its AUC by slice."""
-    lines = ["", f"## Per-sample exposure (undefended, full posterior, `{attack}`)", "",
+    ``attack`` (the headline) and its AUC by slice; ``seed`` names the training seed the tables
+    are of, when there are several."""
+    which = f", training seed {seed}" if seed is not None else ""
+    lines = ["", f"## Per-sample exposure (undefended, full posterior, `{attack}`{which})", "",
              "The samples the headline attack ranks highest, and its AUC by class and by whether the",
              "target classifies the sample correctly. Every attack's score for every sample is in",
-             "`reports/exposure/<defense>-<level>.csv`; `plots/most_exposed.png` shows the images.", ""]
+             "`reports/exposure/seed-<k>/<defense>-<level>.csv`; `plots/most_exposed.png` shows the images.", ""]
     levels = list(tables)
     for level in levels:
         cols = tables[level]

@@ -2,15 +2,18 @@
 
 Stages, the report and the studies all take their paths from here. A *level* is ``dense`` or
 ``<method>-<sparsity>`` (``lth_oneshot-0.9``, the sparsity as DVC renders it in stage names);
-a *role* (:class:`Role`) is the target, shadow ``i`` or reference model ``j``::
+a *role* (:class:`Role`) is the target, shadow ``i`` or reference model ``j``; a *seed* is one
+training seed of ``seeds`` (every model of a seed, target, shadows, reference models and their
+pruned versions, is trained with it; the data splits are the same for every seed)::
 
     data/prepared/{meta.json, target.npz, shadow-<i>.npz}
-    models/<defense>/<level>/<role>/{model.pt, info.json, live/}  (+ init.pt, rewind.pt dense; mask.pt pruned)
-    models/reference-models/<defense>/<level>/ref-<j>/           (LiRA / RMIA; + in.npy)
-    posteriors/<defense>/<level>/{<role>.npz, models.json}
-    released/<defense>/<level>/<release>/<role>.npz              (release-time defenses)
-    results/<defense>/<level>.json (+ -scores.npz, -samia.json, -reference.json, -reference-scores.npz)
-    results/<defense>/{transfer.json, greybox.json}
+    models/seed-<k>/<defense>/<level>/<role>/{model.pt, info.json, live/}  (+ init.pt, rewind.pt dense; mask.pt pruned)
+    models/reference-models/seed-<k>/<defense>/<level>/ref-<j>/           (LiRA / RMIA; + in.npy)
+    posteriors/seed-<k>/<defense>/<level>/{<role>.npz, models.json}
+    released/seed-<k>/<defense>/<level>/<release>/<role>.npz              (release-time defenses)
+    results/seed-<k>/<defense>/<level>.json (+ -scores.npz, -samia.json, -reference.json, -reference-scores.npz)
+    results/seed-<k>/<defense>/{transfer.json, greybox.json}
+    reports/exposure/seed-<k>/<defense>-<level>.csv
     metrics/summary.json, reports/summary.md, plots/
 
 Variant names are lower-case identifiers (no '-'), so ``reference-models`` can never be one.
@@ -34,6 +37,14 @@ PLOTS = Path("plots")
 STAGING = Path(".staging")  # unfinished outputs: ignored by Git and DVC, cleared when stale
 
 REFERENCE_SEED_OFFSET = 10_000  # reference j trains with seed base + 10000 + j: apart from any shadow's
+SEED_STRIDE = 1_000_000  # training seed k's models use base k * SEED_STRIDE: apart from every other seed's
+
+
+def seed_dir(seed: int) -> str:
+    """The folder of training seed ``seed`` under models/, posteriors/, released/ and results/."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"a training seed is a non-negative integer, got {seed!r}")
+    return f"seed-{seed}"
 
 
 @dataclass(frozen=True, order=True)
@@ -67,9 +78,12 @@ class Role:
     def is_reference(self) -> bool:
         return self.kind == "reference"
 
-    def seed(self, base: int) -> int:
-        """Target trains with ``base``; shadow i with ``base + i + 1``; reference j with
-        ``base + 10000 + j`` (distinct inits and batch orders)."""
+    def seed(self, training_seed: int) -> int:
+        """The torch seed of this role under training seed ``k`` (``base = k * 1,000,000``): the
+        target trains with ``base``, shadow i with ``base + i + 1``, reference j with
+        ``base + 10000 + j`` (distinct inits and batch orders within a seed and across seeds;
+        seed 0 gives the seeds of the single-seed pipeline before training seeds existed)."""
+        base = training_seed * SEED_STRIDE
         if self.kind == "target":
             return base
         return base + (REFERENCE_SEED_OFFSET + self.index if self.is_reference else self.index + 1)
@@ -116,58 +130,64 @@ def levels(methods: list[str], sparsities: list[float]) -> list[str]:
     return [DENSE] + [level_name(m, s) for m in methods for s in sorted(sparsities)]
 
 
-def model_dir(defense: str, level: str, role: Role) -> Path:
-    """Target and shadows: models/<defense>/<level>/<role>; reference models apart, so stages
-    reading a level's target and shadows do not depend on them."""
+def model_dir(seed: int, defense: str, level: str, role: Role) -> Path:
+    """Target and shadows: models/seed-<k>/<defense>/<level>/<role>; reference models apart
+    (models/reference-models/seed-<k>/...), so stages reading a level's target and shadows do not
+    depend on them."""
     base = REFERENCE_MODELS if role.is_reference else MODELS
-    return base / defense / level / role.name
+    return base / seed_dir(seed) / defense / level / role.name
 
 
-def posteriors_dir(defense: str, level: str) -> Path:
-    return POSTERIORS / defense / level
+def posteriors_dir(seed: int, defense: str, level: str) -> Path:
+    return POSTERIORS / seed_dir(seed) / defense / level
 
 
-def posteriors_file(defense: str, level: str, role: Role) -> Path:
-    return posteriors_dir(defense, level) / f"{role.name}.npz"
+def posteriors_file(seed: int, defense: str, level: str, role: Role) -> Path:
+    return posteriors_dir(seed, defense, level) / f"{role.name}.npz"
 
 
-def released_level_dir(defense: str, level: str) -> Path:
+def released_level_dir(seed: int, defense: str, level: str) -> Path:
     """What the models of one level release, one folder per release-time variant."""
-    return RELEASED / defense / level
+    return RELEASED / seed_dir(seed) / defense / level
 
 
-def released_dir(defense: str, level: str, release: str) -> Path:
+def released_dir(seed: int, defense: str, level: str, release: str) -> Path:
     """What the models of one level release under release-time variant ``release``."""
-    return released_level_dir(defense, level) / release
+    return released_level_dir(seed, defense, level) / release
 
 
-def result_paths(defense: str, level: str) -> tuple[Path, Path]:
+def results_dir(seed: int, defense: str) -> Path:
+    return RESULTS / seed_dir(seed) / defense
+
+
+def result_paths(seed: int, defense: str, level: str) -> tuple[Path, Path]:
     """The attack metrics (JSON, kept in Git) and the per-sample scores (.npz, DVC cache)."""
-    return RESULTS / defense / f"{level}.json", RESULTS / defense / f"{level}-scores.npz"
+    return results_dir(seed, defense) / f"{level}.json", results_dir(seed, defense) / f"{level}-scores.npz"
 
 
-def reference_paths(defense: str, level: str) -> tuple[Path, Path]:
+def reference_paths(seed: int, defense: str, level: str) -> tuple[Path, Path]:
     """LiRA's and RMIA's metrics (JSON, kept in Git) and their per-sample scores (.npz)."""
-    return RESULTS / defense / f"{level}-reference.json", RESULTS / defense / f"{level}-reference-scores.npz"
+    out = results_dir(seed, defense)
+    return out / f"{level}-reference.json", out / f"{level}-reference-scores.npz"
 
 
 EXPOSURE = Path("reports/exposure")
 
 
-def exposure_path(defense: str, level: str) -> Path:
+def exposure_path(seed: int, defense: str, level: str) -> Path:
     """Every attack's score for every evaluation sample of one (defense, level), as CSV."""
-    return EXPOSURE / f"{defense}-{level}.csv"
+    return EXPOSURE / seed_dir(seed) / f"{defense}-{level}.csv"
 
 
-def samia_path(defense: str, level: str) -> Path:
-    return RESULTS / defense / f"{level}-samia.json"
+def samia_path(seed: int, defense: str, level: str) -> Path:
+    return results_dir(seed, defense) / f"{level}-samia.json"
 
 
-def transfer_path(defense: str) -> Path:
+def transfer_path(seed: int, defense: str) -> Path:
     """The source x target attack-transfer matrix of one defense."""
-    return RESULTS / defense / "transfer.json"
+    return results_dir(seed, defense) / "transfer.json"
 
 
-def greybox_path(defense: str) -> Path:
+def greybox_path(seed: int, defense: str) -> Path:
     """The grey-box (leaked members) sweep of one defense over all levels."""
-    return RESULTS / defense / "greybox.json"
+    return results_dir(seed, defense) / "greybox.json"

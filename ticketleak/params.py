@@ -85,9 +85,9 @@ class ModelParams(Section):
 
 @dataclass(frozen=True)
 class TrainParams(Section, Recipe):
-    """The training recipe's fields (:class:`ticketleak.recipe.Recipe`), then where and with which seed."""
+    """The training recipe's fields (:class:`ticketleak.recipe.Recipe`), then where to train (the
+    training seeds are the top-level ``seeds``)."""
 
-    seed: int
     device: str
 
     def recipe(self, epochs: int | None = None) -> Recipe:
@@ -288,6 +288,7 @@ class DefenseParams(Section):
 class Params(Section):
     """The whole of ``params.yaml``."""
 
+    seeds: list[int]
     data: DataParams
     model: ModelParams
     train: TrainParams
@@ -297,6 +298,11 @@ class Params(Section):
     defense: DefenseParams
 
     def check(self) -> None:
+        if declared(self, "seeds"):
+            if not self.seeds:
+                raise ParamsError("seeds: need at least one training seed, got [] (verdicts need 3 or more)")
+            if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+                raise ParamsError(f"seeds: need distinct non-negative integers, got {self.seeds}")
         if declared(self, "attack") and declared(self, "defense") and declared(self.defense, "train"):
             for key in ("samia", "reference"):
                 section = self.attack.__dict__[key]  # may be undeclared in a stage's partial view

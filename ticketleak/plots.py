@@ -1,7 +1,8 @@
 """Figures: attack success and accuracy against sparsity, ROC curves, confidence histograms.
 
 PNG figures for people, plus small CSV/JSON tables that `dvc plots show/diff` draws across
-commits and experiments.
+commits and experiments. ``rows`` are the means over training seeds (:func:`ticketleak.report.seed_means`);
+what needs per-sample files (ROC curves, confidence histograms) reads the first seed's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from ticketleak import layout, store  # noqa: E402
 from ticketleak.reference import ATTACKS as REFERENCE_ATTACKS  # noqa: E402
-from ticketleak.report import Row  # noqa: E402
+from ticketleak.report import Row, auc_spread  # noqa: E402
 from ticketleak.tensors import softmax  # noqa: E402
 
 FLOOR = 1e-3  # log-log ROC floor: below 1/N non-members nothing is measured
@@ -96,10 +97,10 @@ def _headline_rocs(rows: list[Row], preference: Sequence[str]):
     for r in rows:
         name, _ = r.headline(preference)
         if name in REFERENCE_ATTACKS:  # LiRA / RMIA keep their scores beside their own results
-            with np.load(layout.reference_paths(r.defense, r.level)[1]) as f:
+            with np.load(layout.reference_paths(r.seed, r.defense, r.level)[1]) as f:
                 fpr, tpr, _ = roc_curve(f["member"], f[name])
         else:
-            with np.load(layout.result_paths(r.defense, r.level)[1]) as f:
+            with np.load(layout.result_paths(r.seed, r.defense, r.level)[1]) as f:
                 fpr, tpr, _ = roc_curve(f["member"], f[f"{r.release}/{name}"])
         yield r, fpr, tpr
 
@@ -117,7 +118,7 @@ def figures(rows: list[Row], transfer: dict, out: Path, preference: Sequence[str
 
 def _errorbar(ax, group: list[Row], label: str, preference: Sequence[str]) -> None:
     auc = np.array([r.headline(preference)[1]["auc"] for r in group])
-    sd = np.array([r.headline(preference)[1].get("auc_std", 0.0) for r in group])
+    sd = np.array([auc_spread(r.headline(preference)[1])[0] for r in group])
     ax.errorbar([_x(r) for r in group], auc, yerr=2 * sd, marker="o", capsize=3, label=label)
 
 
@@ -148,7 +149,8 @@ def _attack_vs_sparsity(rows: list[Row], path: Path, preference: Sequence[str]) 
     axes[0].legend(fontsize=7, ncol=2)
     for ax in axes[2:]:
         if ax.get_legend_handles_labels()[0]:  # no pruning method: the per-method panel is empty
-            ax.legend(fontsize=8, title="bars: 2 bootstrap sd", title_fontsize=7)
+            what = auc_spread(base[0].headline(preference)[1])[1]
+            ax.legend(fontsize=8, title=f"bars: 2 x {what}", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -187,7 +189,8 @@ def _roc(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
         ax.plot(np.maximum(fpr, FLOOR), np.maximum(tpr, FLOOR), label=f"{r.level}: {name} (AUC {head['auc']:.3f})")
     ax.plot([FLOOR, 1], [FLOOR, 1], color="grey", lw=0.8, ls="--")
     ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate")
-    ax.set_title("ROC of the headline attack, undefended (log-log)")
+    seed = f", training seed {rows[0].seed}" if rows[0].n_seeds > 1 else ""
+    ax.set_title(f"ROC of the headline attack, undefended{seed} (log-log)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -198,10 +201,11 @@ def _roc(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
 def _confidence_histograms(rows: list[Row], path: Path) -> None:
     """Seed 002, Fig. 1: the target's confidence in the true label, members vs non-members."""
     levels = [r.level for r in _method_rows(rows, _first(_methods(rows)))]
+    seed = rows[0].seed
     fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), sharey=True, squeeze=False)
     bins = np.linspace(0, 1, 21)
     for ax, level in zip(axes[0], levels):
-        arrays = store.load_arrays(layout.posteriors_dir("none", level) / "target.npz")
+        arrays = store.load_arrays(layout.posteriors_dir(seed, "none", level) / "target.npz")
         p_y = softmax(arrays["logits"].astype(np.float64))[np.arange(len(arrays["labels"])), arrays["labels"]]
         m = arrays["member"]
         ax.hist(p_y[m], bins=bins, alpha=0.6, label="members")
@@ -210,7 +214,7 @@ def _confidence_histograms(rows: list[Row], path: Path) -> None:
         ax.set_xlabel("confidence in true label")
     axes[0][0].set_ylabel("samples")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Undefended target: member vs non-member confidence, dense vs pruned")
+    fig.suptitle(f"Undefended target (training seed {seed}): member vs non-member confidence, dense vs pruned")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
