@@ -18,6 +18,7 @@ import yaml
 from conftest import ROOT
 
 import ticketleak_studies as st
+from ticketleak_studies import verdicts
 from ticketleak_studies import StudyError
 
 PRESETS = st.available(ROOT)
@@ -279,7 +280,9 @@ class FakeGit:
 def test_gather_reads_each_experiment_commit(monkeypatch, tmp_path, raw_params):
     study = st.load_study("seed003", ROOT)
     params = st.resolve(study, "cpu", "digits", study.run("base"), raw_params)
-    fake = FakeGit({"b" * 40: {"params.yaml": yaml.safe_dump(params), "results/none/dense.json": {"target": {"train_acc": 1.0}}}})
+    assert params["seeds"] == [0, 1, 2]
+    per_seed = {f"results/seed-{k}/none/dense.json": {"seed": k, "target": {"train_acc": acc}} for k, acc in enumerate((1.0, 0.8, 0.9))}
+    fake = FakeGit({"b" * 40: {"params.yaml": yaml.safe_dump(params), **per_seed}})
     monkeypatch.setattr(subprocess, "run", fake)
     refs = st.parse_exp_show(st.exp_show_json(tmp_path))
     assert fake.calls[0][1:] == ["exp", "show", "--json", "-A"]
@@ -289,9 +292,10 @@ def test_gather_reads_each_experiment_commit(monkeypatch, tmp_path, raw_params):
     base, x2, five = (g.get("digits", r) for r in ("base", "data_x2", "five_classes"))
     assert base.source.label.startswith("exp seed003-digits-base") and base.wall_s == 61.0
     assert base.p("data.target_size") == 175 and base.eval_n == 350 and base.num_classes == 10
-    assert base.target("none", "dense") == {"train_acc": 1.0}
+    assert base.seeds == [0, 1, 2] and base.target("none", "dense") == {"train_acc": pytest.approx(0.9)}  # mean over seeds
     assert x2.result("none", "dense") is None  # its commit lacks the file
-    assert five.source.label == "workspace" and five.target("none", "dense") == {"train_acc": 0.5}
+    # the workspace has no params.yaml here: a run from before training seeds, read from the old layout
+    assert five.source.label == "workspace" and five.seeds == [0] and five.target("none", "dense") == {"train_acc": 0.5}
     assert g.missing() == [] and [k for k in g.runs] == [("digits", "base"), ("digits", "data_x2"), ("digits", "five_classes")]
     with pytest.raises(StudyError, match="neither an experiment nor a git revision"):
         st.gather(study, "cpu", ["digits"], st.exp_sources(tmp_path, refs, {"digits/base": "nope"}))
@@ -306,14 +310,32 @@ def test_exp_show_failure_is_one_line(monkeypatch, tmp_path):
 # ---- numbers and verdicts -------------------------------------------------------------------
 
 
-def test_judge_on_both_sides_of_two_sd():
-    assert st.judge(0.60, 0.50, 0.02, 0.02, "higher")[0] == "agrees"  # +0.10 > 2 * 0.028
-    assert st.judge(0.53, 0.50, 0.02, 0.02, "higher")[0].startswith("inside the spread")
-    assert st.judge(0.40, 0.50, 0.02, 0.02, "higher")[0] == "disagrees"
-    assert st.judge(0.53, 0.50, 0.02, 0.02, "equal")[0] == "agrees"
-    assert st.judge(0.60, 0.50, 0.02, 0.02, "equal")[0] == "disagrees"
-    assert st.judge(0.40, 0.50, 0.02, 0.02, "lower")[0] == "agrees"
+def test_one_run_is_one_training_seed_and_never_decides():
+    # far outside 2 sd, or inside it: one seed is never evidence either way (nor of equality)
+    for a, b, expect in ((0.60, 0.50, "higher"), (0.40, 0.50, "higher"), (0.53, 0.50, "equal"), (0.40, 0.50, "lower")):
+        assert st.judge(a, b, 0.02, 0.02, expect)[0] == "no evidence either way", (a, b, expect)
     assert st.judge(None, 0.5, None, None, "equal")[0] == "not measured"
+    line = verdicts.verdict_line("c", "s", "ours", 0.60, 0.50, 0.02, 0.02, "higher")
+    assert line.endswith("difference +0.100, 2 sd = 0.057 (1 training seed: fewer than 3) -> **no evidence either way**")
+
+
+def _replayed(pairs: list[tuple[float, float]], expect: str, margin: float = 0.02):
+    """Judge one call whose three training seeds recorded ``pairs``."""
+    with verdicts.replaying([0, 1, 2], [[(a, b, expect)] for a, b in pairs], margin):
+        return st.judge(sum(a for a, _ in pairs) / 3, sum(b for _, b in pairs) / 3, 0.02, 0.02, expect)
+
+
+def test_judge_draws_the_verdict_from_the_recorded_seeds():
+    up = _replayed([(0.60, 0.50), (0.62, 0.51), (0.58, 0.50)], "higher")
+    assert up.word == "agrees" and up.verdict.n_seeds == 3 and up.verdict.mean == pytest.approx((0.10 + 0.11 + 0.08) / 3)
+    assert _replayed([(0.60, 0.50), (0.62, 0.51), (0.58, 0.50)], "lower").word == "disagrees"
+    assert _replayed([(0.505, 0.50), (0.496, 0.50), (0.501, 0.50)], "equal").word == "agrees"  # TOST within 0.02
+    assert _replayed([(0.55, 0.50), (0.44, 0.50), (0.52, 0.50)], "equal").word == "no evidence either way"
+    assert _replayed([(0.55, 0.50), (0.44, 0.50), (0.52, 0.50)], "higher").word == "no evidence either way"
+    with verdicts.recording() as calls:
+        st.judge(0.6, 0.5, None, None, "higher")
+        st.judge(None, 0.5, None, None, "equal")
+    assert calls == [(0.6, 0.5, "higher"), (None, 0.5, "equal")]
 
 
 def test_diff_against_a_value_and_a_range():
@@ -340,8 +362,34 @@ def _m(acc, precision=0.6, recall=0.9, auc=None, auc_std=0.02):
 
 
 def _source(study, dataset, run, raw_params, files, scale="cpu"):
+    """A run's files as the pipeline lays them out: ``files`` are given in one seed's terms
+    (``results/none/dense.json``) and written for every training seed of the run (the same
+    content, so the means over seeds are the given numbers)."""
     params = st.resolve(study, scale, dataset, study.run(run), raw_params)
-    return st.MemorySource({"params.yaml": yaml.safe_dump(params), **files}, label=f"exp {run}")
+    laid = {}
+    for path, content in files.items():
+        root, rest = path.split("/", 1)
+        if root not in ("models", "posteriors", "released", "results"):
+            laid[path] = content
+            continue
+        for k in params["seeds"]:
+            if root == "models" and rest.startswith("reference-models/"):
+                laid[f"models/reference-models/seed-{k}/{rest.split('/', 1)[1]}"] = content
+            else:
+                laid[f"{root}/seed-{k}/{rest}"] = content
+    return st.MemorySource({"params.yaml": yaml.safe_dump(params), **laid}, label=f"exp {run}")
+
+
+def _seeded_source(study, dataset, run, raw_params, per_seed: list[dict], scale="cpu"):
+    """A run of ``len(per_seed)`` training seeds, seed ``k``'s files given (in one seed's terms)
+    by ``per_seed[k]``."""
+    params = st.resolve(study, scale, dataset, study.run(run), {**raw_params, "seeds": list(range(len(per_seed)))})
+    laid = {}
+    for k, files in enumerate(per_seed):
+        for path, content in files.items():
+            root, rest = path.split("/", 1)
+            laid[f"{root}/seed-{k}/{rest}" if root in ("models", "posteriors", "released", "results") else path] = content
+    return st.MemorySource({"params.yaml": yaml.safe_dump(params), **laid}, label=f"exp {run}")
 
 
 def _gathered(study, sources, scale="cpu", datasets=("digits",)):
@@ -373,9 +421,12 @@ def test_seed003_report_numbers_differences_and_verdicts(raw_params):
     assert "| ours best: linear_svm, k=9 | 0.709 / 0.696 (+0.013) | 0.600 / 0.624 (-0.024) | 0.950 / 0.989 (-0.039) |" in text
     assert "`seed003-digits-data_x2`" in text and "Not found" in text
     assert ("shadow_curve.png" in figures[0][1]) and figures[0][2] == "digits-base-shadow_curve.png"
-    close = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed003_files(0.60, 0.59))})
+    close = _gathered(study, {("digits", "base"): _seeded_source(study, "digits", "base", raw_params, [
+        _seed003_files(0.60, 0.59), _seed003_files(0.58, 0.60), _seed003_files(0.61, 0.59)])})
     text = st.render_report(close)[0]
-    assert _verdict(text, "dropout lowers the attack accuracy").endswith("-> **inside the spread (no evidence either way)**")
+    line = _verdict(text, "dropout lowers the attack accuracy")
+    assert "difference +0.003 [95% " in line and "over 3 training seeds" in line
+    assert line.endswith("-> **no evidence either way**")
 
 
 def _seed000_files(dense_acc, ticket_acc):
@@ -399,13 +450,21 @@ def test_seed000_report_table1_and_equal_vulnerability_verdict(raw_params):
     assert "| baseline (dense) | 0.550 (0.019) | 0.503 | +0.047 | 0.580 | 0.570 | +0.010 | 0.550 (0.020) |" in text
     assert "| lottery ticket (lth_oneshot-0.8) | 0.560 (0.019) | 0.504 | +0.056 | 0.580 | 0.590 | -0.010 |" in text
     verdict = _verdict(text, "lottery tickets are as vulnerable as the dense network")
-    assert "ours ticket 0.560 vs dense 0.550, difference +0.010" in verdict and verdict.endswith("-> **agrees**")
+    # the same numbers on each of the 3 seeds: +0.010 every time, inside the 0.02 margin
+    assert "ours ticket 0.560 vs dense 0.550 (means over seeds), difference +0.010 [95% +0.010, +0.010] over 3 training seeds" in verdict
+    assert verdict.endswith("-> **agrees**")
     assert "the diagonal is the best source for 2 of 2 targets" in text
     assert "| 0.8 | 0.870 | 0.560 (0.019) | 0.940-0.960 | -0.380 |" in text
     assert "ImageNet 100k samples (seed only: not run here)" in text
     far = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed000_files(0.55, 0.70))})
     verdict = _verdict(st.render_report(far)[0], "lottery tickets are as vulnerable as the dense network")
     assert verdict.endswith("-> **disagrees**")
+    noisy = _gathered(study, {("digits", "base"): _seeded_source(study, "digits", "base", raw_params, [
+        _seed000_files(0.55, 0.56), _seed000_files(0.55, 0.50), _seed000_files(0.55, 0.61)])})
+    text = st.render_report(noisy)[0]
+    assert "| lottery ticket (lth_oneshot-0.8) | 0.557 (0.019) |" in text  # the mean over seeds
+    verdict = _verdict(text, "lottery tickets are as vulnerable as the dense network")
+    assert "difference +0.007 [95% " in verdict and verdict.endswith("-> **no evidence either way**")
 
 
 def test_seed000_number_of_classes_compares_runs(raw_params):
@@ -561,3 +620,33 @@ def test_report_keeps_runs_it_was_written_from_unless_told(tmp_path, raw_params,
     args.allow_missing = True
     cli.cmd_report(args, tmp_path)
     assert st.found_in(out) == set() and "not found" in out.read_text()
+
+
+def test_a_clone_without_the_experiments_rebuilds_the_report_from_its_committed_inputs(tmp_path, raw_params, monkeypatch):
+    """`report` keeps every file it read from a run under reports/<study>/inputs/<experiment>/;
+    where the experiment is not found (a clone has no refs/exps) it reads those instead, and the
+    report comes out byte for byte the same."""
+    import shutil
+
+    from ticketleak_studies import cli
+
+    shutil.copytree(ROOT / "studies", tmp_path / "studies")
+    study = st.load_study("seed003", ROOT)
+    run = _seeded_source(study, "digits", "base", raw_params, [_seed003_files(0.70, 0.55), _seed003_files(0.68, 0.56),
+                                                                 _seed003_files(0.71, 0.52)])
+    run.label = "exp seed003-digits-base (abc1234)"
+    args = SimpleNamespace(study="seed003", dataset=["digits"], scale="cpu", source=[], allow_missing=False)
+    monkeypatch.setattr(cli.studies, "exp_show_json", lambda root: "[]")
+    real = cli.studies.exp_sources
+    monkeypatch.setattr(cli.studies, "exp_sources", lambda *a, **k: lambda d, r, n: run if (d, r) == ("digits", "base") else None)
+    cli.cmd_report(args, tmp_path)
+    report = (tmp_path / "reports/seed003.md").read_text()
+    inputs = tmp_path / "reports/seed003/inputs/seed003-digits-base"
+    assert (inputs / "source.txt").read_text() == "exp seed003-digits-base (abc1234)\n"
+    kept = sorted(str(p.relative_to(inputs / "files")) for p in (inputs / "files").rglob("*") if p.is_file())
+    assert kept == ["params.yaml", *(f"results/seed-{k}/{d}/dense.json" for k in range(3) for d in ("dropout", "none"))]
+    assert "over 3 training seeds" in report
+    monkeypatch.setattr(cli.studies, "exp_sources", real)
+    (tmp_path / "reports/seed003.md").unlink()
+    cli.cmd_report(args, tmp_path)  # no experiment refs: the committed inputs
+    assert (tmp_path / "reports/seed003.md").read_text() == report

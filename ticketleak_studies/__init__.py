@@ -36,6 +36,7 @@ from ticketleak_studies.presets import (
     study_keys,
 )
 from ticketleak_studies.report import (
+    figure_dir,
     found_in,
     read_runs_log,
     render_report,
@@ -44,19 +45,23 @@ from ticketleak_studies.report import (
     write_report,
 )
 from ticketleak_studies.sources import (
+    InputsSource,
     MemorySource,
+    RecordingSource,
+    Source,
     dvc_executable,
     exp_show_json,
     exp_sources,
     git_params,
     parse_exp_show,
+    save_inputs,
 )
 from ticketleak_studies.verdicts import binomial_sd, judge
 
 __all__ = [
-    "SCALES", "Command", "MemorySource", "Study", "StudyError", "available", "binomial_sd", "build_commands",
+    "SCALES", "Command", "InputsSource", "MemorySource", "RecordingSource", "Source", "Study", "StudyError", "available", "binomial_sd", "build_commands",
     "check_key", "check_study", "clean_baseline", "diff", "duration", "dvc_executable", "exp_show_json",
-    "exp_sources", "found_in", "gather", "git_params", "hydra_value", "judge", "load_study", "parse_exp_show",
+    "exp_sources", "figure_dir", "found_in", "gather", "git_params", "hydra_value", "judge", "load_study", "parse_exp_show",
     "posterior_gaps", "read_runs_log", "render_report", "report_path", "resolve", "runs_log_path",
-    "stray_keys", "study_keys", "write_report",
+    "save_inputs", "stray_keys", "study_keys", "write_report",
 ]

@@ -52,6 +52,8 @@ _RUN = """\
 Check every run of the study against the params schema, then run its `dvc exp run -n
 <study>-<dataset>[-paper]-<run> -S ...` commands one after another in the workspace, printing
 progress and keeping each run's wall time and exit status in reports/<study>[-paper]/runs.json.
+With -j N each run's stages go N at a time through the parallel runner (`ticketleak repro -j N`)
+and the run is recorded with `dvc exp save -n <experiment>`: the same experiment, faster.
 It refuses to start when params.yaml differs from the last commit outside the study's keys
 (values an earlier experiment left behind would leak into every run); `git checkout
 params.yaml` clears them. It stops at the first failing run."""
@@ -61,6 +63,7 @@ examples:
   {PROG} run seed003 --dataset digits --dry-run     # print the dvc exp run commands only
   {PROG} run seed003 --dataset digits               # every run, one after another
   {PROG} run seed003 --dataset digits --only base   # one run
+  {PROG} run seed003 --dataset digits -j 2          # each run's stages two at a time
   {PROG} run seed000 --dataset cifar10 --scale paper --force"""
 
 _REPORT = """\
@@ -98,6 +101,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the dvc exp run commands, run nothing")
     p.add_argument("--force", action="store_true", help="overwrite experiments of the same name (dvc exp run -f)")
     p.add_argument("--allow-dirty-params", action="store_true", help="run although params.yaml differs from HEAD outside the study's keys")
+    p.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                   help="run each experiment's stages N at a time (ticketleak repro -j N: the same outputs and dvc.lock), "
+                        "then record it with dvc exp save; default: dvc exp run, one stage at a time")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("report", help="write reports/<study>[-paper].md from the study's experiments",
                        description=_REPORT, epilog=_REPORT_EXAMPLES, formatter_class=fmt)
@@ -109,6 +115,12 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="write the report even when runs the existing report was written from are not found now")
     p.set_defaults(func=cmd_report)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of stages at a time, got {text!r}")
+    return int(text)
 
 
 def run(args: argparse.Namespace, root: Path) -> None:
@@ -183,12 +195,16 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
         print(f"[study {study.name} {args.dataset}] {i}/{len(commands)}: run '{c.run}' as experiment {c.exp}", flush=True)
         print(f"  {c.shell(force=args.force)}", flush=True)
         start = time.monotonic()
-        rc = subprocess.call(c.argv(studies.dvc_executable(), force=args.force), cwd=root, env=env)
+        if args.jobs:
+            rc = _run_parallel(c, root, env, args.jobs, args.force)
+        else:
+            rc = subprocess.call(c.argv(studies.dvc_executable(), force=args.force), cwd=root, env=env)
         wall = time.monotonic() - start
-        _log_run(log_path, c, rc, wall)
+        _log_run(log_path, c, rc, wall, args.jobs)
         if rc != 0:
             raise StudyError(
-                f"dvc exp run failed for {c.exp} (exit {rc}) after {studies.duration(wall)}; later runs not started "
+                f"{'ticketleak repro / dvc exp save' if args.jobs else 'dvc exp run'} failed for {c.exp} (exit {rc}) after "
+                f"{studies.duration(wall)}; later runs not started "
                 "(if DVC says the experiment exists, rerun with --force)"
             )
         print(f"[study {study.name} {args.dataset}] {c.exp} done in {studies.duration(wall)}", flush=True)
@@ -196,10 +212,37 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
           f"report: {PROG} report {study.name}{' --scale paper' if args.scale == 'paper' else ''}")
 
 
-def _log_run(path: Path, c: studies.Command, rc: int, wall: float) -> None:
+def _run_parallel(c: studies.Command, root: Path, env: dict[str, str], jobs: int, force: bool) -> int:
+    """One experiment through the parallel runner: set its params in params.yaml (comments kept,
+    as `dvc exp run -S` does), `ticketleak repro -j N`, then `dvc exp save -n <exp>`, which
+    records the workspace (params, dvc.lock, Git-tracked outputs) as the experiment."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: comments and key order stay
+    yaml.default_flow_style = None  # new lists and mappings inline, as params.yaml writes them
+    path = root / "params.yaml"
+    data = yaml.load(path.read_text())
+    for key, value in c.settings:
+        *parents, last = key.split(".")
+        node = data
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    with path.open("w") as f:
+        yaml.dump(data, f)
+    runner = Path(sys.executable).parent / "ticketleak"
+    rc = subprocess.call([str(runner) if runner.is_file() else "ticketleak", "repro", "-j", str(jobs)], cwd=root, env=env)
+    if rc != 0:
+        return rc
+    return subprocess.call([studies.dvc_executable(), "exp", "save", "-n", c.exp, *(["-f"] if force else [])], cwd=root, env=env)
+
+
+def _log_run(path: Path, c: studies.Command, rc: int, wall: float, jobs: int | None = None) -> None:
     """Record one run's wall time and exit status (the report prints the wall time)."""
     log = studies.read_runs_log(path)
     log[c.exp] = {"wall_s": round(wall, 1), "rc": rc, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": c.shell()}
+    if jobs:
+        log[c.exp]["jobs"] = jobs
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(log, indent=2) + "\n")
@@ -225,7 +268,18 @@ def cmd_report(args: argparse.Namespace, root: Path) -> None:
     refs = {} if every_run_overridden else studies.parse_exp_show(studies.exp_show_json(root))
     log = studies.read_runs_log(studies.runs_log_path(study, args.scale, root))
     walls = {name: entry["wall_s"] for name, entry in log.items() if entry.get("rc") == 0}
-    gathered = studies.gather(study, args.scale, datasets, studies.exp_sources(root, refs, overrides), walls)
+    report_dir = studies.report_path(study, args.scale, root).parent / studies.figure_dir(study, args.scale)
+    find = studies.exp_sources(root, refs, overrides, report_dir)
+    recorders: dict[str, studies.RecordingSource] = {}
+
+    def recorded(dataset: str, run: str, name: str) -> studies.Source | None:
+        src = find(dataset, run, name)
+        if src is None:
+            return None
+        recorders[name] = studies.RecordingSource(src)
+        return recorders[name]
+
+    gathered = studies.gather(study, args.scale, datasets, recorded, walls)
     before = studies.report_path(study, args.scale, root)
     lost = sorted(studies.found_in(before) & set(gathered.missing()))
     if lost and not args.allow_missing:
@@ -235,6 +289,8 @@ def cmd_report(args: argparse.Namespace, root: Path) -> None:
             "refs/exps); kept as it is. --source DATASET/RUN=REF reads a run from elsewhere, --allow-missing "
             "writes the report without them")
     out = studies.write_report(gathered, root)
+    for name, source in recorders.items():  # what a clone, without the experiments, reads instead
+        studies.save_inputs(report_dir, name, source)
     found = len(gathered.present())
     print(f"wrote {out.relative_to(root)} ({found} of {len(gathered.runs)} runs found)")
     for name in gathered.missing():

@@ -1,4 +1,8 @@
-"""The gathered results of a study: every run's files per dataset (:class:`RunData`), read lazily."""
+"""The gathered results of a study: every run's files per dataset (:class:`RunData`), read lazily.
+
+A run with several training seeds (``seeds`` in its params) is read seed by seed; its JSON
+records are the mean over the seeds (:func:`ticketleak.report.mean_tree`). A run made before
+training seeds existed (no ``seeds`` key) is read from the single-seed layout (no ``seed-<k>/``)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ticketleak import layout
+from ticketleak.report import mean_tree
 from ticketleak.registry import DATASETS
 from ticketleak_studies.commands import exp_name
 from ticketleak_studies.presets import Study, StudyError, get_dotted
@@ -36,6 +41,7 @@ class RunData:
     source: Source
     wall_s: float | None = None
     _cache: dict = field(default_factory=dict, repr=False)
+    only_seed: int | None = None  # a view of one training seed (:meth:`at_seed`)
 
     def _json(self, path: str) -> Any:
         if path not in self._cache:
@@ -52,17 +58,43 @@ class RunData:
         """A params value of this run (dotted key)."""
         return get_dotted(self.params, key, default)
 
+    @property
+    def seeds(self) -> list[int]:
+        """The run's training seeds (``[0]`` for a run made before seeds existed); a view of one
+        seed (:meth:`at_seed`) has just that one."""
+        return [self.only_seed] if self.only_seed is not None else list(self.p("seeds") or [0])
+
+    def at_seed(self, seed: int) -> RunData:
+        """This run as if it had trained training seed ``seed`` only (sharing the files read)."""
+        if seed not in self.seeds:
+            raise ValueError(f"{self.exp}: no training seed {seed} (it has {self.seeds})")
+        return RunData(self.dataset, self.run, self.exp, self.source, self.wall_s, self._cache, seed)
+
+    def _path(self, path) -> str:
+        """A layout path of a seed, in this run's layout (single-seed runs have no seed-<k>/ folder)."""
+        parts = path.as_posix().split("/")
+        if self.p("seeds") is None:
+            parts = [x for x in parts if not (x.startswith("seed-") and x[5:].isdigit())]
+        return "/".join(parts)
+
+    def _mean_json(self, path: Callable[[int], Any]) -> Any:
+        """The record ``path(k)`` of every training seed, averaged; None when any is missing."""
+        records = [self._json(self._path(path(k))) for k in self.seeds]
+        if any(r is None for r in records):
+            return None
+        return mean_tree([{k: v for k, v in r.items() if k != "seed"} if isinstance(r, dict) else r for r in records])
+
     def result(self, defense: str, level: str) -> dict | None:
-        return self._json(layout.result_paths(defense, level)[0].as_posix())
+        return self._mean_json(lambda k: layout.result_paths(k, defense, level)[0])
 
     def greybox(self, defense: str) -> dict | None:
-        return self._json(layout.greybox_path(defense).as_posix())
+        return self._mean_json(lambda k: layout.greybox_path(k, defense))
 
     def transfer(self) -> dict | None:
-        return self._json(layout.transfer_path("none").as_posix())
+        return self._mean_json(lambda k: layout.transfer_path(k, "none"))
 
     def samia(self, defense: str, level: str) -> dict | None:
-        record = self._json(layout.samia_path(defense, level).as_posix())
+        record = self._mean_json(lambda k: layout.samia_path(k, defense, level))
         return None if not record or record.get("skipped") else record.get("samia")
 
     def attack(self, defense: str, level: str, attack: str, release: str = "none") -> dict | None:
@@ -101,19 +133,21 @@ class RunData:
         """Fraction of filters (filter pruning) or BatchNorm channels (slimming) the target lost,
         from its pruning record (a DVC-cached output; None when unavailable or unstructured).
         Slimming zeroes BatchNorm scales, not Conv/Linear weights, so its weight sparsity reads 0."""
-        key = f"structure/{defense}/{level}"
+        key = f"structure/{self.seeds[0]}/{defense}/{level}"
         if key not in self._cache:
-            data = self.source.read_cached((layout.model_dir(defense, level, layout.TARGET) / "info.json").as_posix())
+            first = self.seeds[0]  # the pruning structure is the first seed's
+            data = self.source.read_cached(self._path(layout.model_dir(first, defense, level, layout.TARGET) / "info.json"))
             info = {} if data is None else json.loads(data)
             self._cache[key] = info.get("filter_fraction", info.get("channel_fraction"))
         return self._cache[key]
 
     def gaps(self, defense: str, level: str) -> dict | None:
         """Seed 002, Fig. 1: mean confidence and sensitivity of the true class, members vs
-        non-members, from the target's posteriors (a DVC-cached output; None when unavailable)."""
-        key = f"gaps/{defense}/{level}"
+        non-members, from the first training seed's target posteriors (a DVC-cached output; None
+        when unavailable)."""
+        key = f"gaps/{self.seeds[0]}/{defense}/{level}"
         if key not in self._cache:
-            data = self.source.read_cached(layout.posteriors_file(defense, level, layout.TARGET).as_posix())
+            data = self.source.read_cached(self._path(layout.posteriors_file(self.seeds[0], defense, level, layout.TARGET)))
             self._cache[key] = None if data is None else posterior_gaps(np.load(io.BytesIO(data)))
         return self._cache[key]
 
@@ -157,6 +191,17 @@ class Gathered:
 
     def missing(self) -> list[str]:
         return [exp_name(self.study, self.scale, d, r) for (d, r), v in self.runs.items() if v is None]
+
+    def seeds(self) -> list[int]:
+        """The training seeds of the runs found: the first run's, in its order (runs that lack one
+        of them count as not found in that seed's view, :meth:`at_seed`)."""
+        present = self.present()
+        return present[0].seeds if present else []
+
+    def at_seed(self, seed: int) -> Gathered:
+        """Every run as if it had trained training seed ``seed`` only."""
+        return Gathered(self.study, self.scale, {
+            key: r.at_seed(seed) if r is not None and seed in r.seeds else None for key, r in self.runs.items()})
 
 
 def gather(

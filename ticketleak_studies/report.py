@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ticketleak_studies import verdicts
 from ticketleak_studies.commands import exp_name
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import duration, table
@@ -36,7 +37,9 @@ def settings_line(r: RunData) -> str:
         f"{len(ids)} shadow{'s' if len(ids) != 1 else ''} of {r.p('data.shadow_size')} / {r.p('data.shadow_size')}",
         f"{r.p('train.epochs')} epochs ({r.p('train.optimizer')} lr {r.p('train.lr')}, batch {r.p('train.batch_size')}, {r.p('train.schedule')}{', augmented' if r.p('train.augment') else ''})",
         f"defenses {', '.join(r.p('defense.train', []) or [])}",
-        "1 training seed; spread: accuracy sd binomial over the evaluation set"
+        f"{len(r.seeds)} training seed{'s' * (len(r.seeds) != 1)}"
+        + (" (every figure the mean over them)" if len(r.seeds) > 1 else "")
+        + "; spread: accuracy sd binomial over the evaluation set"
         + (f", AUC sd over {boot} bootstrap resamples" if boot else "")
         + f", grey-box sd over {r.p('attack.greybox.repeats')} leak draws",
         f"wall time {duration(r.wall_s)}",
@@ -45,7 +48,24 @@ def settings_line(r: RunData) -> str:
 
 
 def render_report(gathered: Gathered, figure_dir: str = "figures", seed_link: str | None = None) -> tuple[str, list[tuple[Source, str, str]]]:
-    """The Markdown report of a gathered study and the figures it links to."""
+    """The Markdown report of a gathered study and the figures it links to.
+
+    The numbers shown are the means over the runs' training seeds; every verdict is drawn from
+    the per-seed numbers (:mod:`ticketleak_studies.verdicts`): the sections are rendered once per
+    seed to record them, then once on the means."""
+    seeds = gathered.seeds()
+    present = gathered.present()
+    margin = float(present[0].p("attack.margin", verdicts.DEFAULT_MARGIN)) if present else verdicts.DEFAULT_MARGIN
+    recorded = []
+    for k in seeds:
+        with verdicts.recording() as calls:
+            _render(gathered.at_seed(k), figure_dir, seed_link)
+        recorded.append(calls)
+    with verdicts.replaying(seeds, recorded, margin):
+        return _render(gathered, figure_dir, seed_link)
+
+
+def _render(gathered: Gathered, figure_dir: str, seed_link: str | None) -> tuple[str, list[tuple[Source, str, str]]]:
     rep = Report(gathered, figure_dir)
     study = gathered.study
     scale_word = "CPU scale" if gathered.scale == "cpu" else "the seed's (paper) scale"
@@ -66,9 +86,13 @@ def render_report(gathered: Gathered, figure_dir: str = "figures", seed_link: st
         "How to read the tables: `ours` is our number, `seed` the seed's reported number and `diff` ours minus",
         "the seed's (against a range: the distance outside it, 0 inside). Accuracy is balanced accuracy on the",
         "target's members and as many non-members; its sd is binomial over that evaluation set, AUC's sd is the",
-        "bootstrap's. A verdict compares two of our numbers against 2 sd of their difference: inside it is no",
-        "evidence of a direction. A mean over several cells (sparsities, shadow counts, leaked fractions) keeps one",
-        "cell's sd, since the cells share their evaluation samples; grey-box sds are over the leak draws.",
+        "bootstrap's. Every number is the mean over the run's training seeds. A verdict sets two of our numbers",
+        "against each other once per training seed and is drawn from those differences: their mean and 95%",
+        "t interval, and for a claim of no difference an equivalence test (TOST) within the run's `attack.margin`;",
+        "it agrees, disagrees, or gives no evidence either way, which is all fewer than 3 seeds can give. The",
+        "one-seed 2 sd beside it is the sample-level spread (a mean over several cells, such as sparsities or",
+        "shadow counts, keeps one cell's sd, since the cells share their evaluation samples; grey-box sds are over",
+        "the leak draws).",
         "The settings differ from the seed's (see each run's settings line), so",
         "`diff` is context, not a test; the verdicts judge the seed's claims on our own runs.",
         "",

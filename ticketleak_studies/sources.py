@@ -1,7 +1,11 @@
-"""Where a run's files are read: an experiment's commit, any git rev, the workspace, or memory.
+"""Where a run's files are read: an experiment's commit, any git rev, the workspace, memory, or
+the run's committed inputs.
 
 Named experiments are found with ``dvc exp show --json -A``; a commit's git-tracked files are
-read with ``git show``, its DVC-cached ones through ``dvc.api``.
+read with ``git show``, its DVC-cached ones through ``dvc.api``. Experiment refs stay in the
+repository that ran them (a clone has none), so ``report`` keeps every file it read from a run in
+``reports/<study>[-paper]/inputs/<experiment>/`` (:func:`save_inputs`), which is committed; where
+the experiment is not found, the report reads those (:class:`InputsSource`) and comes out the same.
 """
 
 from __future__ import annotations
@@ -100,6 +104,60 @@ class MemorySource(Source):
         return json.dumps(value).encode()
 
 
+class RecordingSource(Source):
+    """Another source, keeping every file read through it (path -> bytes) for :func:`save_inputs`."""
+
+    def __init__(self, inner: Source) -> None:
+        self.inner, self.label = inner, inner.label
+        self.files: dict[str, bytes] = {}
+
+    def read_bytes(self, path: str) -> bytes | None:
+        return self._keep(path, self.inner.read_bytes(path))
+
+    def read_cached(self, path: str) -> bytes | None:
+        return self._keep(path, self.inner.read_cached(path))
+
+    def _keep(self, path: str, data: bytes | None) -> bytes | None:
+        if data is not None:
+            self.files[path] = data
+        return data
+
+
+INPUTS = "inputs"
+LABEL_FILE = "source.txt"
+
+
+class InputsSource(DiskSource):
+    """A run's committed inputs (:func:`save_inputs`): the files its report read, under the label
+    of where they were first read from."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder / "files")
+        self.label = (folder / LABEL_FILE).read_text().strip()
+
+
+def inputs_dir(report_dir: Path, exp: str) -> Path:
+    """Where the inputs of experiment ``exp`` are kept, in the study's report folder."""
+    return report_dir / INPUTS / exp
+
+
+def save_inputs(report_dir: Path, exp: str, source: RecordingSource) -> None:
+    """Replace the committed inputs of ``exp`` with the files ``source`` has read."""
+    import shutil
+
+    folder = inputs_dir(report_dir, exp)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for path, data in sorted(source.files.items()):
+        target = tmp / "files" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / LABEL_FILE).write_text(source.label + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
 @dataclass(frozen=True)
 class ExpRef:
     """A named experiment found by ``dvc exp show --json``."""
@@ -167,10 +225,11 @@ def is_commit(root: Path, rev: str) -> bool:
 
 
 def exp_sources(
-    root: Path, refs: Mapping[str, ExpRef], overrides: Mapping[str, str] | None = None,
+    root: Path, refs: Mapping[str, ExpRef], overrides: Mapping[str, str] | None = None, report_dir: Path | None = None,
 ) -> Callable[[str, str, str], Source | None]:
     """``source_of`` for :func:`gather`: the named experiment's commit, unless ``overrides``
-    (``dataset/run`` -> ``workspace``, an experiment name or a git rev) says otherwise."""
+    (``dataset/run`` -> ``workspace``, an experiment name or a git rev) says otherwise; an
+    experiment not found is read from its committed inputs in ``report_dir``, when there are some."""
     overrides = dict(overrides or {})
 
     def source_of(dataset: str, run: str, name: str) -> Source | None:
@@ -183,6 +242,8 @@ def exp_sources(
             if not is_commit(root, ref):
                 raise StudyError(f"--source {dataset}/{run}={ref}: neither an experiment nor a git revision")
             return GitSource(root, ref, f"rev {ref}")
+        if report_dir is not None and (inputs_dir(report_dir, name) / LABEL_FILE).is_file():
+            return InputsSource(inputs_dir(report_dir, name))
         return None
 
     return source_of
