@@ -650,3 +650,38 @@ def test_a_clone_without_the_experiments_rebuilds_the_report_from_its_committed_
     (tmp_path / "reports/seed003.md").unlink()
     cli.cmd_report(args, tmp_path)  # no experiment refs: the committed inputs
     assert (tmp_path / "reports/seed003.md").read_text() == report
+
+
+def test_run_with_jobs_sets_params_then_runs_the_parallel_runner_and_saves_the_experiment(tmp_path, monkeypatch):
+    """`study run -j N`: each run's keys go into params.yaml (comments kept), then `ticketleak
+    repro -j N` and `dvc exp save -n <experiment>`; a failing run stops the study in one line."""
+    import shutil
+
+    from ticketleak_studies import cli
+
+    shutil.copytree(ROOT / "studies", tmp_path / "studies")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.setattr(cli, "_baselines", lambda study, root: (yaml.safe_load((ROOT / "params.yaml").read_text()), None,
+                                                                 yaml.safe_load((ROOT / "params.yaml").read_text())))
+    calls, seen = [], []
+
+    def call(cmd, cwd=None, env=None):
+        calls.append([Path(cmd[0]).name, *cmd[1:]])
+        if cmd[1] == "repro":
+            seen.append(yaml.safe_load((tmp_path / "params.yaml").read_text()))
+        return 0
+
+    monkeypatch.setattr(subprocess, "call", call)
+    args = SimpleNamespace(study="seed004", dataset="digits", scale="cpu", only=["lam1e-1"], dry_run=False, force=False,
+                           allow_dirty_params=False, jobs=2)
+    cli.cmd_run(args, tmp_path)
+    assert calls == [["ticketleak", "repro", "-j", "2"], ["dvc", "exp", "save", "-n", "seed004-digits-lam1e-1"]]
+    (params,) = seen
+    assert params["defense"]["variants"]["l2"]["lam"] == 0.1 and params["seeds"] == [0, 1, 2]
+    assert params["model"]["arch"] == "lenet5" and params["train"]["epochs"] == 100
+    assert "# training seeds: each trains its own target" in (tmp_path / "params.yaml").read_text()  # comments kept
+    log = json.loads((tmp_path / "reports/seed004/runs.json").read_text())
+    assert log["seed004-digits-lam1e-1"]["rc"] == 0 and log["seed004-digits-lam1e-1"]["jobs"] == 2
+    monkeypatch.setattr(subprocess, "call", lambda cmd, cwd=None, env=None: 1)
+    with pytest.raises(StudyError, match="ticketleak repro / dvc exp save failed for seed004-digits-lam1e-1 \\(exit 1\\)"):
+        cli.cmd_run(args, tmp_path)
