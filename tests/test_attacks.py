@@ -120,13 +120,39 @@ def test_default_shokri_keeps_its_names():
     assert set(shokri_attacks(shadow, target, [8], 50, 0)) == {"shokri_sorted", "shokri_label"}
 
 
-def test_svm_score_is_the_margin_and_decision_its_sign():
+def test_svm_score_is_the_margin():
     rng = np.random.default_rng(3)
     shadow, target = _observed(rng, 400, 3.0), _observed(rng, 200, 3.0)
     for name in ("linear_svm", "rbf_svm"):
         out = shokri_attacks(shadow, target, [8], 50, 0, classifiers=(name,), variants=("sorted",))
         a = out[f"shokri_sorted_{name}"]
-        assert (a.score < 0).any() and (a.decision == (a.score > 0)).all()
+        assert (a.score < 0).any() and (a.score > 0).any()
+
+
+@pytest.mark.parametrize("name", ["mlp", "logreg", "linear_svm"])
+def test_shokri_decisions_use_a_threshold_calibrated_on_the_shadows(name):
+    """The decision is the classifier's score against the threshold that maximises balanced
+    accuracy on its own shadow training points, not its fixed cut (0.5 or a margin of 0): with
+    one shadow member in ten the fixed cut calls few members, the calibrated one balances."""
+    from ticketleak import classifiers
+    from ticketleak.attacks import best_threshold, shokri_features
+
+    rng = np.random.default_rng(6)
+    shadow, target = _observed(rng, 2000, 1.0), _observed(rng, 1000, 1.0)
+    keep = ~shadow.member | (np.arange(2000) % 10 == 0)  # 100 members against 1,000 non-members
+    shadow = Observed(shadow.probs[keep], shadow.labels[keep], shadow.member[keep])
+    a = shokri_attacks(shadow, target, [8], 200, 0, classifiers=(name,), variants=("sorted",))
+    a = a["shokri_sorted" if name == "mlp" else f"shokri_sorted_{name}"]
+    clf = classifiers.make(name, [8], 200, 0)
+    x = shokri_features(shadow.probs, shadow.labels, "sorted")
+    clf.fit(x, shadow.member.astype(int))
+    fit = clf.predict_proba(x)[:, 1] if hasattr(clf, "predict_proba") else clf.decision_function(x)
+    t = best_threshold(fit[shadow.member], fit[~shadow.member])
+    np.testing.assert_array_equal(a.decision, a.score >= t)
+    fixed = a.score > (0.5 if hasattr(clf, "predict_proba") else 0.0)
+    balanced = lambda d: 0.5 * (d[target.member].mean() + (~d[~target.member]).mean())  # noqa: E731
+    assert fixed[target.member].mean() < 0.2  # the fixed cut: few members called
+    assert balanced(a.decision) > balanced(fixed) + 0.05
 
 
 def test_per_class_falls_back_to_the_pooled_model_where_a_class_has_one_label():

@@ -113,8 +113,12 @@ def shokri_features(probs: np.ndarray, labels: np.ndarray, variant: str) -> np.n
 
 
 def _fit_score(clf, x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray) -> Scored:
-    """Fit, then score: SVMs give the signed margin (``decision_function``, member iff > 0, no
-    Platt scaling), the others the member probability (member iff > 0.5)."""
+    """Fit on the shadows, then score the target: SVMs give the signed margin
+    (``decision_function``, no Platt scaling), the others the member probability. The decision
+    threshold is calibrated on the shadows, like the metric attacks': the one that maximises
+    the balanced accuracy of the classifier's own scores on its shadow training points
+    (:func:`best_threshold`), not the classifier's fixed cut (0.5, or a margin of 0), which under
+    a defense can call almost nothing a member."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -122,11 +126,15 @@ def _fit_score(clf, x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(x_fit, y_fit)
-    if not hasattr(clf, "predict_proba"):  # the SVMs (no probability=True)
-        score = clf.decision_function(x_eval)
-        return Scored(score, score > 0)
-    score = clf.predict_proba(x_eval)[:, list(clf.classes_).index(1)]
-    return Scored(score, score > 0.5)
+    if hasattr(clf, "predict_proba"):
+        member_column = list(clf.classes_).index(1)
+        score_of = lambda x: clf.predict_proba(x)[:, member_column]  # noqa: E731
+    else:  # the SVMs (no probability=True)
+        score_of = clf.decision_function
+    fit_score = score_of(x_fit)
+    threshold = best_threshold(fit_score[y_fit == 1], fit_score[y_fit == 0])
+    score = score_of(x_eval)
+    return Scored(score, score >= threshold)
 
 
 def shokri_attacks(

@@ -25,7 +25,8 @@ def transfer_matrix(
     shadows: dict[str, Observed], targets: dict[str, Observed], hidden: list[int], max_iter: int, seed: int
 ) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
     """``{attack: {source: {target: {accuracy, auc}}}}`` for the Shokri MLP (sorted posterior) and
-    the global loss threshold, each fitted once per source."""
+    the global loss threshold, each fitted once per source, its decision threshold calibrated on
+    the source's shadows (balanced accuracy)."""
     from sklearn.exceptions import ConvergenceWarning
 
     out: dict = {"shokri_sorted": {}, "loss_global": {}}
@@ -34,6 +35,8 @@ def transfer_matrix(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(shokri_features(shadow.probs, shadow.labels, "sorted"), shadow.member.astype(int))
+        fit_score = clf.predict_proba(shokri_features(shadow.probs, shadow.labels, "sorted"))[:, 1]
+        cut = best_threshold(fit_score[shadow.member], fit_score[~shadow.member])  # calibrated on the source's shadows
         loss = signals(shadow.probs, shadow.labels)["loss"]
         threshold = best_threshold(loss[shadow.member], loss[~shadow.member])
         for name in out:
@@ -41,7 +44,7 @@ def transfer_matrix(
         for target_name, target in targets.items():
             member = target.member.astype(bool)
             score = clf.predict_proba(shokri_features(target.probs, target.labels, "sorted"))[:, 1]
-            out["shokri_sorted"][source][target_name] = {"accuracy": _balanced_accuracy(member, score > 0.5), "auc": auc(member, score)}
+            out["shokri_sorted"][source][target_name] = {"accuracy": _balanced_accuracy(member, score >= cut), "auc": auc(member, score)}
             t_loss = signals(target.probs, target.labels)["loss"]
             out["loss_global"][source][target_name] = {"accuracy": _balanced_accuracy(member, t_loss >= threshold), "auc": auc(member, t_loss)}
     return out
