@@ -672,10 +672,12 @@ def test_run_with_jobs_sets_params_then_runs_the_parallel_runner_and_saves_the_e
         return 0
 
     monkeypatch.setattr(subprocess, "call", call)
+    monkeypatch.setattr(cli, "_new_git_outputs", lambda root: ["results/seed-0/none/lth_oneshot-0.8.json"])
     args = SimpleNamespace(study="seed004", dataset="digits", scale="cpu", only=["lam1e-1"], dry_run=False, force=False,
                            allow_dirty_params=False, jobs=2)
     cli.cmd_run(args, tmp_path)
-    assert calls == [["ticketleak", "repro", "-j", "2"], ["dvc", "exp", "save", "-n", "seed004-digits-lam1e-1"]]
+    assert calls == [["ticketleak", "repro", "-j", "2"],
+                     ["dvc", "exp", "save", "-n", "seed004-digits-lam1e-1", "-I", "results/seed-0/none/lth_oneshot-0.8.json"]]
     (params,) = seen
     assert params["defense"]["variants"]["l2"]["lam"] == 0.1 and params["seeds"] == [0, 1, 2]
     assert params["model"]["arch"] == "lenet5" and params["train"]["epochs"] == 100
@@ -685,3 +687,22 @@ def test_run_with_jobs_sets_params_then_runs_the_parallel_runner_and_saves_the_e
     monkeypatch.setattr(subprocess, "call", lambda cmd, cwd=None, env=None: 1)
     with pytest.raises(StudyError, match="ticketleak repro / dvc exp save failed for seed004-digits-lam1e-1 \\(exit 1\\)"):
         cli.cmd_run(args, tmp_path)
+
+
+def test_new_git_outputs_are_the_untracked_outputs_kept_in_git(tmp_path):
+    """What `study run -j` adds to `dvc exp save`: untracked files inside `cache: false` outputs
+    and DVC's .gitignore files, not other untracked files."""
+    from ticketleak_studies import cli
+
+    def sh(*cmd):
+        subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+
+    sh("git", "init", "-q")
+    sh(cli.studies.dvc_executable(), "init", "-q")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  s:\n    cmd: 'true'\n    outs:\n      - results/a.json:\n          cache: false\n"
+                                       "      - models/m\n")
+    for path in ("results/a.json", "models/.gitignore", "models/m", "notes.txt"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    found = sorted(cli._new_git_outputs(tmp_path))
+    assert "results/a.json" in found and "models/.gitignore" in found and "notes.txt" not in found

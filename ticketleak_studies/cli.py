@@ -234,7 +234,24 @@ def _run_parallel(c: studies.Command, root: Path, env: dict[str, str], jobs: int
     rc = subprocess.call([str(runner) if runner.is_file() else "ticketleak", "repro", "-j", str(jobs)], cwd=root, env=env)
     if rc != 0:
         return rc
-    return subprocess.call([studies.dvc_executable(), "exp", "save", "-n", c.exp, *(["-f"] if force else [])], cwd=root, env=env)
+    include = [x for path in _new_git_outputs(root) for x in ("-I", path)]
+    return subprocess.call([studies.dvc_executable(), "exp", "save", "-n", c.exp, *(["-f"] if force else []), *include],
+                           cwd=root, env=env)
+
+
+def _new_git_outputs(root: Path) -> list[str]:
+    """Files the pipeline wrote that Git does not track yet, which `dvc exp save` would leave out
+    (`dvc exp run` includes them): outputs kept in Git (`cache: false`, such as a new level's
+    results JSON) and the .gitignore files DVC writes beside cached outputs. Any other untracked
+    file stays out of the experiment."""
+    from dvc.repo import Repo
+
+    proc = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=root, capture_output=True, check=True)
+    untracked = [p for p in proc.stdout.decode().split("\0") if p]
+    with Repo(str(root)) as repo:
+        kept = [Path(o.fs_path).resolve().relative_to(Path(root).resolve()).as_posix() for o in repo.index.outs if not o.use_cache]
+    return [p for p in untracked
+            if Path(p).name == ".gitignore" or any(p == k or p.startswith(k.rstrip("/") + "/") for k in kept)]
 
 
 def _log_run(path: Path, c: studies.Command, rc: int, wall: float, jobs: int | None = None) -> None:
