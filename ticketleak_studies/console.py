@@ -97,18 +97,21 @@ examples:
 
 STUDY = cli.DESCRIPTION
 
-#: (summary.json key, column heading) of the ``show`` table, after variant and level.
+#: (summary.json key, column heading) of the ``show`` table, after variant and level; numbers are
+#: means over the training seeds (``seeds``: how many).
 COLUMNS = (
     ("sparsity", "sparsity"),
     ("train_acc", "train acc"),
     ("test_acc", "test acc"),
     ("headline_attack", "headline"),
     ("headline_auc", "AUC"),
+    ("headline_auc_seed_sd", "sd over seeds"),
     ("headline_tpr_at_1pct_fpr", "TPR@1%"),
     ("crossfit_best_auc", "cross-fitted best AUC"),
     ("shokri_auc", "Shokri AUC"),
     ("loss_auc", "loss AUC"),
     ("lira_auc", "LiRA AUC"),
+    ("seeds", "seeds"),
 )
 
 
@@ -186,6 +189,8 @@ def _parallel_repro(root: Path, args: argparse.Namespace) -> int:
 def _cell(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-" if value is None else str(value)
+    if isinstance(value, int):
+        return str(value)
     return "-" if math.isnan(value) else f"{value:.3f}"
 
 
