@@ -14,7 +14,7 @@ Reads a posteriors folder (``target.npz`` and ``shadow-*.npz``, each with ``logi
 ART's default attack models see the posterior and the one-hot label (``use_label``), standardised.
 ART is not a project dependency:
 
-    .venv/bin/python benchmarks/art_compare.py --posteriors posteriors/none/dense
+    .venv/bin/python benchmarks/art_compare.py --posteriors posteriors/seed-0/none/dense
 """
 
 from __future__ import annotations

@@ -19,13 +19,13 @@ nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 t() { local s=$(date +%s); "$@"; echo "TIME $(( $(date +%s) - s )) s: $*"; }
 t python3 stages/validate.py
-t python3 stages/train.py --defense none
-t python3 stages/train.py --defense none --shadow 0
-t python3 stages/prune.py --defense none --method lth_oneshot --sparsity 0.8
-t python3 stages/prune.py --defense none --method lth_oneshot --sparsity 0.8 --shadow 0
-t python3 stages/posteriors.py --defense none --level dense
-t python3 stages/posteriors.py --defense none --level lth_oneshot-0.8
-t python3 stages/attack.py --defense none --level dense
-t python3 stages/attack.py --defense none --level lth_oneshot-0.8
-mkdir -p "${OUT:-out}/r" && cp results/none/dense.json results/none/lth_oneshot-0.8.json "${OUT:-out}/r/"
-cp models/none/dense/target/live/metrics.jsonl "${OUT:-out}/r/target-live.jsonl"
+t python3 stages/train.py --seed 0 --defense none
+t python3 stages/train.py --seed 0 --defense none --shadow 0
+t python3 stages/prune.py --seed 0 --defense none --method lth_oneshot --sparsity 0.8
+t python3 stages/prune.py --seed 0 --defense none --method lth_oneshot --sparsity 0.8 --shadow 0
+t python3 stages/posteriors.py --seed 0 --defense none --level dense
+t python3 stages/posteriors.py --seed 0 --defense none --level lth_oneshot-0.8
+t python3 stages/attack.py --seed 0 --defense none --level dense
+t python3 stages/attack.py --seed 0 --defense none --level lth_oneshot-0.8
+mkdir -p "${OUT:-out}/r" && cp results/seed-0/none/dense.json results/seed-0/none/lth_oneshot-0.8.json "${OUT:-out}/r/"
+cp models/seed-0/none/dense/target/live/metrics.jsonl "${OUT:-out}/r/target-live.jsonl"
