@@ -24,6 +24,14 @@ def _set(raw, dotted, value):
     node[last] = value
 
 
+def test_the_gpu_check_params_are_valid():
+    """benchmarks/gpu_check/params.yaml replaces params.yaml on the GPU machine: it must pass the
+    same schema (it had fallen behind three keys), with the one training seed its script runs."""
+    p = params.validate(params.read_yaml(ROOT / "benchmarks/gpu_check/params.yaml"))
+    assert p.seeds == [0] and p.model.arch == "resnet18"
+    assert "--seed 0 --defense" in (ROOT / "benchmarks/gpu_check/run.sh").read_text()
+
+
 @pytest.mark.parametrize(
     "key, value, expected",
     [
@@ -62,14 +70,6 @@ def _set(raw, dotted, value):
         ("defense.variants.Strong", {"kind": "l2", "lam": 0.1}, "defense.variants.Strong: a variant name is lower-case"),
     ],
 )
-def test_the_gpu_check_params_are_valid():
-    """benchmarks/gpu_check/params.yaml replaces params.yaml on the GPU machine: it must pass the
-    same schema (it had fallen behind three keys), with the one training seed its script runs."""
-    p = params.validate(params.read_yaml(ROOT / "benchmarks/gpu_check/params.yaml"))
-    assert p.seeds == [0] and p.model.arch == "resnet18"
-    assert "--seed 0 --defense" in (ROOT / "benchmarks/gpu_check/run.sh").read_text()
-
-
 def test_bad_values_name_the_key(raw_params, key, value, expected):
     _set(raw_params, key, value)
     with pytest.raises(ParamsError) as err:
