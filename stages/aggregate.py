@@ -81,14 +81,8 @@ def main() -> None:
 
 
 def over_seeds(path: Callable[[int], Path], seeds: list[int]) -> dict:
-    """The JSON record at ``path(k)`` for every training seed ``k``, averaged (:func:`report.mean_tree`;
-    the record's own ``seed`` key is dropped)."""
-    records = []
-    for k in seeds:
-        record = store.read_json(path(k))
-        record.pop("seed", None)
-        records.append(record)
-    return report.mean_tree(records)
+    """The JSON record at ``path(k)`` for every training seed ``k``, averaged (:func:`report.mean_over_seeds`)."""
+    return report.mean_over_seeds([store.read_json(path(k)) for k in seeds])
 
 
 def exposure_table(split: dict, seed: int, defense: str, level: str, refs: list[str]) -> dict:

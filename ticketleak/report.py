@@ -158,6 +158,12 @@ def mean_tree(trees: Sequence):
     return first
 
 
+def mean_over_seeds(records: Sequence[dict]) -> dict:
+    """One JSON record per training seed (a stage's results file), averaged by :func:`mean_tree`;
+    the records' own ``seed`` key is dropped."""
+    return mean_tree([{k: v for k, v in r.items() if k != "seed"} for r in records])
+
+
 def seed_means(rows: list[Row]) -> list[Row]:
     """One row per (variant, level): every number the mean over its training seeds, in the first
     seed's order; each attack gains ``auc_seed_sd`` (the sd of its AUC over seeds) when there are

@@ -1,7 +1,7 @@
 """The gathered results of a study: every run's files per dataset (:class:`RunData`), read lazily.
 
 A run with several training seeds (``seeds`` in its params) is read seed by seed; its JSON
-records are the mean over the seeds (:func:`ticketleak.report.mean_tree`). A run made before
+records are the mean over the seeds (:func:`ticketleak.report.mean_over_seeds`). A run made before
 training seeds existed (no ``seeds`` key) is read from the single-seed layout (no ``seed-<k>/``)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ticketleak import layout
-from ticketleak.report import mean_tree
+from ticketleak.report import mean_over_seeds
 from ticketleak.registry import DATASETS
 from ticketleak_studies.commands import exp_name
 from ticketleak_studies.presets import Study, StudyError, get_dotted
@@ -82,7 +82,7 @@ class RunData:
         records = [self._json(self._path(path(k))) for k in self.seeds]
         if any(r is None for r in records):
             return None
-        return mean_tree([{k: v for k, v in r.items() if k != "seed"} if isinstance(r, dict) else r for r in records])
+        return mean_over_seeds(records)
 
     def result(self, defense: str, level: str) -> dict | None:
         return self._mean_json(lambda k: layout.result_paths(k, defense, level)[0])
