@@ -181,6 +181,23 @@ def test_a_killed_run_completes_when_started_again(serial: Path, tmp_path: Path)
     assert "up to date" in _run(root, DVC, "status").stdout
 
 
+def test_an_empty_run_cache_entry_runs_the_stage(serial: Path, tmp_path: Path) -> None:
+    """A run killed between DVC's making a run-cache folder and writing its entry leaves the folder
+    empty; the next run treats the stage as not cached and runs it."""
+    root = _project(tmp_path / "parallel")
+    _parallel(root)
+    entries = [p for p in (root / ".dvc" / "cache" / "runs").glob("*/*/*") if p.is_file()]
+    assert len(entries) == 9  # gen and sq for each i, and total
+    for entry in entries:
+        entry.unlink()  # the folders stay, empty
+    (root / "dvc.lock").unlink()
+    shutil.rmtree(root / "out")
+    (root / "out").mkdir()
+    again = _parallel(root)
+    assert "restored its outputs" not in again.stdout and again.stdout.count("Running stage") == 9
+    assert _files(root) == _files(serial)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["-j", "0"], "error: -j/--jobs: expected at least 1 worker, got 0"),
     (["-j", "two"], "error: -j/--jobs: expected a whole number of workers, got 'two'"),

@@ -192,6 +192,19 @@ def connect(jobs: int, scheduler: str | None):
     return Client(cluster)
 
 
+def _drop_empty_run_cache_entries(repo) -> None:
+    """Remove the run-cache folders that hold no entry.
+
+    DVC makes a stage's run-cache folder and then writes the entry into it. A run killed between
+    the two steps leaves the folder empty, and DVC's ``restore`` then fails on it with a TypeError
+    instead of reporting that nothing is cached.
+    """
+    runs = Path(repo.stage_cache.cache_dir)
+    for entry_dir in runs.glob("*/*") if runs.is_dir() else ():
+        if entry_dir.is_dir() and not any(entry_dir.iterdir()):
+            entry_dir.rmdir()
+
+
 class Run:
     """One parallel reproduction of ``plan`` (DVC's order) over ``graph``."""
 
@@ -397,6 +410,7 @@ def reproduce(root: Path, targets: Iterable[str] = (), jobs: int = 2, scheduler:
                 raise RunnerError(str(exc).splitlines()[0]) from None
             graph = get_active_graph(repo.index.graph)
             plan = plan_repro(graph, stages)
+            _drop_empty_run_cache_entries(repo)  # under the repository lock
             client = connect(jobs, scheduler)
             try:
                 # a scheduler's workers may run another environment: there, every command gets its own shell
