@@ -181,6 +181,42 @@ def test_a_killed_run_completes_when_started_again(serial: Path, tmp_path: Path)
     assert "up to date" in _run(root, DVC, "status").stdout
 
 
+def _processes_in(root: Path) -> list[int]:
+    """The processes whose working folder is ``root`` (the runner, its fork server, the stages)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(root):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads /proc")
+def test_stages_end_with_a_runner_killed_on_its_own(tmp_path: Path) -> None:
+    """`kill PID` of the runner alone: its running stages end too, rather than writing outputs
+    nobody records."""
+    root = _project(tmp_path / "p")
+    proc = subprocess.Popen([TICKETLEAK, "repro", "-j", "2"], cwd=root, env=_env(STEP_SLEEP="60"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(_processes_in(root)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # the runner, multiprocessing's resource tracker, the fork server and two stages
+    assert len(_processes_in(root)) == 5
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while _processes_in(root) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _processes_in(root)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+    assert not list((root / "out").glob("g*.txt"))  # no stage lived on to write its output
+
+
 def test_an_empty_run_cache_entry_runs_the_stage(serial: Path, tmp_path: Path) -> None:
     """A run killed between DVC's making a run-cache folder and writing its entry leaves the folder
     empty; the next run treats the stage as not cached and runs it."""

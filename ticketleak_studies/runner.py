@@ -100,7 +100,7 @@ def _run_forked(argv: list[str], cwd: str, env: dict[str, str], log: str) -> int
 
     server = _fork_server()
     with _process_lock:
-        child = server.Process(target=_run_script, args=(argv, cwd, env, log))
+        child = server.Process(target=_run_script, args=(argv, cwd, env, log, os.getpid()))
         child.start()
     wait([child.sentinel])
     with _process_lock:
@@ -108,11 +108,47 @@ def _run_forked(argv: list[str], cwd: str, env: dict[str, str], log: str) -> int
         return child.exitcode
 
 
-def _run_script(argv: list[str], cwd: str, env: dict[str, str], log: str) -> None:
+def _end_with(runner: int) -> None:
+    """In a stage's process: kill it when the runner process ``runner`` ends.
+
+    Its parent is the fork server, and the server stays up as long as any of its children runs.
+    So a runner killed on its own (``kill PID``) would otherwise leave the stage running, still
+    writing its outputs, with nobody to record them, and beside the rerun that repeats it."""
+    import select
+    import signal
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(runner)
+        except ProcessLookupError:
+            pass  # already gone
+        except (AttributeError, OSError):  # no pidfd here (not Linux, or an old kernel): poll
+            while _alive(runner):
+                time.sleep(1.0)
+        else:
+            select.select([handle], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="end-with-runner", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_script(argv: list[str], cwd: str, env: dict[str, str], log: str, runner: int) -> None:
     """In a child forked from the preloaded server: what ``python SCRIPT ARGS`` would do, with
-    stdout and stderr appended to ``log``. Its exit status is the process's."""
+    stdout and stderr appended to ``log``. Its exit status is the process's. It ends when the
+    runner process ends."""
     import runpy
 
+    _end_with(runner)
     fd = os.open(log, os.O_WRONLY | os.O_APPEND)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
