@@ -60,7 +60,7 @@ def repo(tmp_path: Path) -> Path:
         (["show"], ["--variant", "metrics/summary.json", "examples:"]),
         (["study"], ["list", "run", "report", "examples:"]),
         (["study", "list"], ["studies/*.yaml"]),
-        (["study", "run"], ["--dataset", "--scale", "--only", "--dry-run", "--force", "--allow-dirty-params", "examples:"]),
+        (["study", "run"], ["--dataset", "--scale", "--only", "--dry-run", "--force", "--allow-dirty-params", "--queue", "examples:"]),
         (["study", "report"], ["--dataset", "--scale", "--source", "examples:"]),
     ],
 )

@@ -169,6 +169,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         shutil.copy2(REPO / name, root / name)
     for name in ("stages", "ticketleak"):
         shutil.copytree(REPO / name, root / name, ignore=ignore)
+    (root / "data" / "external").mkdir(parents=True)  # a dependency of prepare; imported data left out
+    shutil.copy2(REPO / "data" / "external" / "README.md", root / "data" / "external" / "README.md")
     params = yaml.safe_load((root / "params.yaml").read_text())
     for key, value in TINY.items():
         _set(params, key, value)

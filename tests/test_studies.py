@@ -47,8 +47,9 @@ def test_cpu_cifar10_uses_the_jpeg_copy(name, raw_params):
     study = st.load_study(name, ROOT)
     for run in study.runs_at("cpu"):
         p = st.resolve(study, "cpu", "cifar10", run, raw_params)
-        assert p["data"]["name"] == "imagefolder" and p["data"]["path"] == "../shared/data/cifar10-jpeg.zip"
-        # the zip itself sits beside the repository only on some machines (../shared); not checked here
+        assert p["data"]["name"] == "imagefolder" and p["data"]["path"] == "data/external/cifar10-jpeg.zip"
+        # brought in from the copy beside the repository (there only on some machines; not checked here)
+        assert study.imports == {"data/external/cifar10-jpeg.zip": "../shared/data/cifar10-jpeg.zip"}
         digits = st.resolve(study, "cpu", "digits", run, raw_params)
         assert digits["data"]["name"] == "digits"
 
@@ -674,7 +675,7 @@ def test_run_with_jobs_sets_params_then_runs_the_parallel_runner_and_saves_the_e
     monkeypatch.setattr(subprocess, "call", call)
     monkeypatch.setattr(cli, "_new_git_outputs", lambda root: ["results/seed-0/none/lth_oneshot-0.8.json"])
     args = SimpleNamespace(study="seed004", dataset="digits", scale="cpu", only=["lam1e-1"], dry_run=False, force=False,
-                           allow_dirty_params=False, jobs=2)
+                           allow_dirty_params=False, jobs=2, queue=False)
     cli.cmd_run(args, tmp_path)
     assert calls == [["ticketleak", "repro", "-j", "2"],
                      ["dvc", "exp", "save", "-n", "seed004-digits-lam1e-1", "-I", "results/seed-0/none/lth_oneshot-0.8.json"]]
@@ -706,3 +707,4 @@ def test_new_git_outputs_are_the_untracked_outputs_kept_in_git(tmp_path):
         (tmp_path / path).write_text("x")
     found = sorted(cli._new_git_outputs(tmp_path))
     assert "results/a.json" in found and "models/.gitignore" in found and "notes.txt" not in found
+

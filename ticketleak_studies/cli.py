@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 import ticketleak_studies as studies
 from ticketleak.params import ParamsError
 from ticketleak.schema import read_yaml
-from ticketleak_studies import StudyError
+from ticketleak_studies import StudyError, imports
 
 #: How the messages name the command (the console script ``make setup`` installs).
 PROG = "ticketleak study"
@@ -56,7 +57,11 @@ With -j N each run's stages go N at a time through the parallel runner (`ticketl
 and the run is recorded with `dvc exp save -n <experiment>`: the same experiment, faster.
 It refuses to start when params.yaml differs from the last commit outside the study's keys
 (values an earlier experiment left behind would leak into every run); `git checkout
-params.yaml` clears them. It stops at the first failing run."""
+params.yaml` clears them. It stops at the first failing run. With --queue it queues the runs
+(`dvc exp run --queue`) instead; `dvc queue start -j N` runs them, N at a time, each in a
+temporary copy of the repository. Data a study reads from outside the repository (its preset's
+`imports`, e.g. the CIFAR-10 JPEG copy) is first brought in with `dvc import-url` into
+data/external/ and staged in Git, so that every copy, the queue's included, finds it."""
 
 _RUN_EXAMPLES = f"""\
 examples:
@@ -64,6 +69,7 @@ examples:
   {PROG} run seed003 --dataset digits               # every run, one after another
   {PROG} run seed003 --dataset digits --only base   # one run
   {PROG} run seed003 --dataset digits -j 2          # each run's stages two at a time
+  {PROG} run seed003 --dataset cifar10 --queue      # queue the runs, then: dvc queue start -j 2
   {PROG} run seed000 --dataset cifar10 --scale paper --force"""
 
 _REPORT = """\
@@ -104,6 +110,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
                    help="run each experiment's stages N at a time (ticketleak repro -j N: the same outputs and dvc.lock), "
                         "then record it with dvc exp save; default: dvc exp run, one stage at a time")
+    p.add_argument("--queue", action="store_true",
+                   help="queue the runs with dvc exp run --queue (start them with dvc queue start -j N); no wall times are kept")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("report", help="write reports/<study>[-paper].md from the study's experiments",
                        description=_REPORT, epilog=_REPORT_EXAMPLES, formatter_class=fmt)
@@ -178,9 +186,15 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
     workspace, head, baseline = _baselines(study, root)
     studies.check_study(study, baseline)
     commands = studies.build_commands(study, args.scale, args.dataset, baseline, args.only)
+    if args.queue and args.jobs:
+        raise StudyError("--queue and -j: choose one (the queue's own -j is `dvc queue start -j N`)")
+    wanted = imports.needed(study, commands)
     if args.dry_run:
+        for target, source in wanted.items():
+            if not (root / f"{target}.dvc").is_file():
+                print(shlex.join(imports.import_argv(root, target, source)))
         for c in commands:
-            print(c.shell(force=args.force))
+            print(shlex.join(c.argv(force=args.force) + (["--queue"] if args.queue else [])))
         return
     strays = studies.stray_keys(workspace, head, studies.study_keys(study)) if head is not None else []
     if strays and not args.allow_dirty_params:
@@ -191,6 +205,17 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
         )
     log_path = studies.runs_log_path(study, args.scale, root)
     env = dvc_env()
+    for target, source in wanted.items():
+        if imports.ensure(root, target, source, studies.dvc_executable(), env):
+            print(f"[study {study.name} {args.dataset}] imported {source} as {target} (dvc import-url; {target}.dvc staged)", flush=True)
+    if args.queue:
+        for c in commands:
+            rc = subprocess.call(c.argv(studies.dvc_executable(), force=args.force) + ["--queue"], cwd=root, env=env)
+            if rc != 0:
+                raise StudyError(f"dvc exp run --queue failed for {c.exp} (exit {rc}); later runs not queued")
+        print(f"[study {study.name} {args.dataset}] {len(commands)} runs queued; start them with `dvc queue start -j 2`, "
+              f"follow them with `dvc queue status`; report: {PROG} report {study.name}")
+        return
     for i, c in enumerate(commands, 1):
         print(f"[study {study.name} {args.dataset}] {i}/{len(commands)}: run '{c.run}' as experiment {c.exp}", flush=True)
         print(f"  {c.shell(force=args.force)}", flush=True)

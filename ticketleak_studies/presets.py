@@ -17,7 +17,7 @@ import copy
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from ticketleak.schema import read_yaml
 STUDIES_DIR = "studies"
 SCALES = ("cpu", "paper")
 STUDY_FIELDS = ("title", "seed", "cites", "reproduces", "cannot_match", "base", "datasets", "paper", "runs", "report", "reference")
+OPTIONAL_FIELDS = ("imports",)
+IMPORTS_DIR = "data/external"  # where a study's outside data lands (`dvc import-url`); prepare depends on it
 RUN_FIELDS = ("name", "about", "set", "datasets", "paper", "scales")
 REPORT_KINDS = ("lottery", "pruning", "shadow", "greybox")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -63,6 +65,9 @@ class Study:
     runs: tuple[Run, ...]
     report: dict[str, Any]
     reference: dict[str, Any]
+    # data read from outside the repository: repository path (data/external/...) -> source, relative
+    # to the repository root or absolute; `study run` brings it in with `dvc import-url` on first use
+    imports: dict[str, str] = field(default_factory=dict)
 
     def datasets(self, scale: str) -> list[str]:
         """The datasets a study runs at ``scale``."""
@@ -101,8 +106,8 @@ def _parse_study(name: str, path: Path, raw: Any) -> Study:
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: expected a mapping of study fields, got {type(raw).__name__}")
     for key in raw:
-        if key not in STUDY_FIELDS:
-            raise StudyError(f"{path}: unknown field '{key}'{_suggest(str(key), STUDY_FIELDS)}")
+        if key not in STUDY_FIELDS + OPTIONAL_FIELDS:
+            raise StudyError(f"{path}: unknown field '{key}'{_suggest(str(key), STUDY_FIELDS + OPTIONAL_FIELDS)}")
     for key in STUDY_FIELDS:
         if key not in raw:
             raise StudyError(f"{path}: missing field '{key}'")
@@ -124,7 +129,21 @@ def _parse_study(name: str, path: Path, raw: Any) -> Study:
         name=name, path=path, title=str(raw["title"]), seed=str(raw["seed"]), cites=str(raw["cites"]),
         reproduces=tuple(map(str, raw["reproduces"] or ())), cannot_match=tuple(map(str, raw["cannot_match"] or ())),
         base=base, scales=scales, runs=runs, report=report, reference=raw["reference"],
+        imports=_imports(raw.get("imports"), path),
     )
+
+
+def _imports(raw: Any, path: Path) -> dict[str, str]:
+    """``imports``: repository path (under data/external/) -> where the data is outside the repository."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise StudyError(f"{path}: imports: expected a mapping of repository path -> source path")
+    for target in raw:
+        parts = Path(target).parts
+        if Path(target).is_absolute() or ".." in parts or Path(*parts[:2]).as_posix() != IMPORTS_DIR or len(parts) < 3:
+            raise StudyError(f"{path}: imports: {target!r} must be a path inside {IMPORTS_DIR}/")
+    return dict(raw)
 
 
 def _parse_run(raw: Any, index: int, path: Path, scales: dict[str, dict]) -> Run:

@@ -72,8 +72,8 @@ def _load_imagefolder(path: Path) -> ImagePool:
         where = f" (looked for {path.resolve()})" if not path.is_absolute() else ""
         raise DatasetError(
             f"data.path: {path} does not exist{where}; expected a directory or .zip. A relative path is "
-            "read from the folder the stage runs in, which under `dvc exp run --queue` or `--temp` is a "
-            "temporary copy of the repository: give an absolute path there"
+            "read from the folder the stage runs in (under `dvc exp run --queue` or `--temp`, a temporary "
+            "copy of the repository): bring outside data in with `dvc import-url SOURCE data/external/NAME`"
         )
     names, opener, close = _list_files(path)
     try:
