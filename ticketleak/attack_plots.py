@@ -20,6 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ticketleak.figure_layout import legend_below, panels, save  # noqa: E402
+
 DENSE = "dense"
 BASELINE = "none"  # the undefended model
 MAIN_ATTACK = "kde_cross_entropy"  # seed 004's main signal
@@ -27,19 +29,11 @@ SIGNAL_ATTACKS = ("kde_probability", "kde_cross_entropy", "kde_logit_scaled", "c
 CURVE_SHOKRI = "shokri_sorted"
 
 
-def _save(fig, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _placeholder(path: str | Path, text: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 2))
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=10, wrap=True)
-    _save(fig, path)
+    save(fig, path)
 
 
 def _fractions(sweep: dict) -> list[float]:
@@ -72,7 +66,8 @@ def greybox_figure(greybox_by_defense: dict[str, dict], path: str | Path) -> Non
         _placeholder(path, "no grey-box results")
         return
     base = _baseline(greybox_by_defense)
-    fig, axes = plt.subplots(2, 3, figsize=(17, 9))
+    fig, axes = panels(6, panel=(5.2, 3.6))
+    axes = [axes[0::2], axes[1::2]]  # the page's left column: the cross-entropy attack per model; right: per signal
     top = (("accuracy", MAIN_ATTACK, "attack balanced accuracy"), ("fpr", MAIN_ATTACK, "false positive rate"),
            (None, None, "Wasserstein-1, members vs non-members (CE loss)"))
     lines: list[tuple[str, dict, dict]] = [(f"{base} {lv}", greybox_by_defense[base]["sweep"][lv], {"ls": "-", "marker": "o"})
@@ -94,15 +89,15 @@ def greybox_figure(greybox_by_defense: dict[str, dict], path: str | Path) -> Non
             ax.errorbar(xs, mean, yerr=sd, capsize=3, marker="o", label=attack)
         ax.set_title(f"{base} {DENSE}: {metric} per signal")
         ax.set_ylabel(metric)
-    for ax in axes.flat:
+    for ax in (*axes[0], *axes[1]):
         ax.set_xscale("log")
         ax.set_xlabel("leaked fraction of members and of non-members")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        legend_below(ax, ncol=2)
     for ax in (axes[0][0], axes[1][0], axes[1][2]):
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     fig.suptitle("Grey-box attack with a leaked fraction of the target's data (bars: 1 sd over draws)")
-    _save(fig, path)
+    save(fig, path)
 
 
 def confusion_figure(greybox: dict, path: str | Path) -> None:
@@ -118,7 +113,8 @@ def confusion_figure(greybox: dict, path: str | Path) -> None:
     first = greybox["sweep"][shown[0]]
     f = max(_fractions(first))
     attacks = [a for a in (MAIN_ATTACK, "classifier_logreg") if a in first["results"][f"{f:g}"]["attacks"]]
-    fig, axes = plt.subplots(len(attacks), len(shown), figsize=(4.2 * len(shown), 3.8 * len(attacks)), squeeze=False)
+    fig, flat = panels(len(attacks) * len(shown), panel=(4.2, 3.8), ncols=len(shown))
+    axes = [flat[i * len(shown):(i + 1) * len(shown)] for i in range(len(attacks))]
     for j, level in enumerate(shown):
         cell = greybox["sweep"][level]["results"][f"{f:g}"]
         for i, attack in enumerate(attacks):
@@ -137,7 +133,7 @@ def confusion_figure(greybox: dict, path: str | Path) -> None:
             ax.set_ylabel("true")
             ax.set_title(f"{level}, {attack}\nf = {f:g}, {cell['n_eval']} evaluated", fontsize=9)
     fig.suptitle(f"Grey-box confusion, {greybox.get('defense', '')} (mean over draws; row rates)", fontsize=10)
-    _save(fig, path)
+    save(fig, path)
 
 
 def _curve(record: dict) -> dict[int, dict]:
@@ -157,7 +153,7 @@ def shadow_curve_figure(results_by_level: dict[str, dict], path: str | Path) -> 
     last = {lv: c[max(c)] for lv, c in curves.items()}
     metric_names = [a for a in next(iter(last.values())) if not a.startswith("shokri")]
     best_metric = max(metric_names, key=lambda a: np.mean([v[a]["auc"] for v in last.values() if a in v])) if metric_names else None
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = panels(2, panel=(5.2, 4.0))
     colors = plt.get_cmap("tab10").colors
     ks_all: set[int] = set()
     for n, (level, curve) in enumerate(curves.items()):
@@ -173,10 +169,10 @@ def shadow_curve_figure(results_by_level: dict[str, dict], path: str | Path) -> 
         ax.set_xticks(sorted(ks_all))
         ax.set_xlabel("number of shadow models")
         ax.set_ylabel(metric)
-        ax.set_title(f"{metric[0].upper()}{metric[1:]} against the number of shadows (full posterior)")
+        ax.set_title(f"{metric[0].upper()}{metric[1:]} against the number of shadows", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    _save(fig, path)
+        legend_below(ax, ncol=2)
+    save(fig, path)
 
 
 def samia_rows(samia_by_level: dict[str, dict | None]) -> list[str]:

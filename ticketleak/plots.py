@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from ticketleak import layout, store  # noqa: E402
+from ticketleak.figure_layout import figure_legend, legend_below, panels, save  # noqa: E402
 from ticketleak.reference import ATTACKS as REFERENCE_ATTACKS  # noqa: E402
 from ticketleak.report import Row, auc_spread  # noqa: E402
 from ticketleak.tensors import softmax  # noqa: E402
@@ -126,10 +127,10 @@ def _attack_vs_sparsity(rows: list[Row], path: Path, preference: Sequence[str]) 
     methods = _methods(rows)
     first = _first(methods)
     base = _method_rows(rows, first)
-    fig, axes = plt.subplots(1, 4, figsize=(21, 4.5))
+    fig, axes = panels(4, panel=(5.2, 4.0))
     xs = [_x(r) for r in base]
     colors = plt.get_cmap("tab20").colors
-    for ax in axes[:2]:
+    for ax in (*axes[:2], axes[3]):  # more lines than tab10's colours
         ax.set_prop_cycle(color=colors)
     for name in base[0].attacks:
         axes[0].plot(xs, [r.attacks[name]["auc"] for r in base], marker="o", label=name)
@@ -146,21 +147,19 @@ def _attack_vs_sparsity(rows: list[Row], path: Path, preference: Sequence[str]) 
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("sparsity (0 = dense)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, ncol=2)
-    for ax in axes[2:]:
-        if ax.get_legend_handles_labels()[0]:  # no pruning method: the per-method panel is empty
-            what = auc_spread(base[0].headline(preference)[1])[1]
-            ax.legend(fontsize=8, title=f"bars: 2 x {what}", title_fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    legend_below(axes[0], ncol=3)
+    legend_below(axes[1], ncol=3)
+    what = auc_spread(base[0].headline(preference)[1])[1]
+    for ax in axes[2:]:  # no pruning method: the per-method panel is empty
+        legend_below(ax, title=f"bars: 2 x {what}", title_fontsize=7)
+    save(fig, path)
 
 
 def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
     """Seed 000, Fig. 1: test accuracy against sparsity, per method (random controls beside the
     tickets), and train / test accuracy per defense."""
     methods = _methods(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = panels(2, panel=(5.2, 4.0))
     for m in methods:
         group = _method_rows(rows, m)
         axes[0].plot([_x(r) for r in group], [r.target["test_acc"] for r in group], marker="o", label=m)
@@ -175,15 +174,12 @@ def _accuracy_vs_sparsity(rows: list[Row], path: Path) -> None:
         ax.set_xlabel("sparsity (0 = dense)")
         ax.set_ylabel("target accuracy")
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        legend_below(ax)
+    save(fig, path)
 
 
 def _roc(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, (ax,) = panels(1, panel=(5.5, 5.0))
     for r, fpr, tpr in _headline_rocs(_method_rows(rows, _first(_methods(rows))), preference):
         name, head = r.headline(preference)
         ax.plot(np.maximum(fpr, FLOOR), np.maximum(tpr, FLOOR), label=f"{r.level}: {name} (AUC {head['auc']:.3f})")
@@ -192,19 +188,17 @@ def _roc(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
     seed = f", training seed {rows[0].seed}" if rows[0].n_seeds > 1 else ""
     ax.set_title(f"ROC of the headline attack, undefended{seed} (log-log)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    legend_below(ax, ncol=1)
+    save(fig, path)
 
 
 def _confidence_histograms(rows: list[Row], path: Path) -> None:
     """Seed 002, Fig. 1: the target's confidence in the true label, members vs non-members."""
     levels = [r.level for r in _method_rows(rows, _first(_methods(rows)))]
     seed = rows[0].seed
-    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), sharey=True, squeeze=False)
+    fig, axes = panels(len(levels), panel=(3.4, 3.0), ncols=3, sharey=True)
     bins = np.linspace(0, 1, 21)
-    for ax, level in zip(axes[0], levels):
+    for ax, level in zip(axes, levels):
         arrays = store.load_arrays(layout.posteriors_dir(seed, "none", level) / "target.npz")
         p_y = softmax(arrays["logits"].astype(np.float64))[np.arange(len(arrays["labels"])), arrays["labels"]]
         m = arrays["member"]
@@ -212,20 +206,19 @@ def _confidence_histograms(rows: list[Row], path: Path) -> None:
         ax.hist(p_y[~m], bins=bins, alpha=0.6, label="non-members")
         ax.set_title(f"{level}")
         ax.set_xlabel("confidence in true label")
-    axes[0][0].set_ylabel("samples")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"Undefended target (training seed {seed}): member vs non-member confidence, dense vs pruned")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    axes[0].set_ylabel("samples")
+    figure_legend(fig, axes[0].get_legend_handles_labels()[0], ncol=2)
+    fig.suptitle(f"Undefended target (training seed {seed}): member vs non-member confidence, dense vs pruned", fontsize=10)
+    save(fig, path)
 
 
 def _transfer_heatmap(transfer: dict, path: Path) -> None:
     """Seed 000, Fig. 4: attack accuracy with the attack fitted on one variant's shadows (rows)
     and applied to another variant's target (columns); the diagonal is the matching attack."""
     levels = transfer["levels"]
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (2.5 + 0.45 * len(levels)), 1.8 + 0.45 * len(levels)), squeeze=False)
-    for ax, (attack, matrix) in zip(axes[0], transfer["matrix"].items()):
+    side = 2.5 + 0.45 * len(levels)
+    fig, axes = panels(len(transfer["matrix"]), panel=(side, side - 0.7))  # one column when two do not fit
+    for ax, (attack, matrix) in zip(axes, transfer["matrix"].items()):
         grid = np.array([[matrix[s][t]["accuracy"] for t in levels] for s in levels])
         im = ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=max(0.6, float(grid.max())))
         ax.set_xticks(range(len(levels)), levels, rotation=60, ha="right", fontsize=7)
@@ -236,11 +229,9 @@ def _transfer_heatmap(transfer: dict, path: Path) -> None:
                     ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
         ax.set_xlabel("target (attacked)")
         ax.set_ylabel("source (attack fitted on its shadows)")
-        ax.set_title(f"Transfer, {attack}: attack accuracy")
+        ax.set_title(f"Transfer, {attack}: attack accuracy", fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _privacy_utility(rows: list[Row], path: Path, preference: Sequence[str]) -> None:
@@ -251,7 +242,7 @@ def _privacy_utility(rows: list[Row], path: Path, preference: Sequence[str]) -> 
     markers = dict(zip(levels, "osD^v<>pP*Xhd" * 4))
     colors = dict(zip(variants, plt.get_cmap("tab20").colors * 2))
     colors["none"] = (0, 0, 0)
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
+    fig, axes = panels(2, panel=(5.2, 4.4), sharey=True)
     for r in rows:
         _, head = r.headline(preference)
         for ax, x in zip(axes, (head["auc"], head["tpr_at_1pct_fpr"])):
@@ -264,8 +255,6 @@ def _privacy_utility(rows: list[Row], path: Path, preference: Sequence[str]) -> 
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colors[v], marker="o", ls="", label=v) for v in variants]
     handles += [plt.Line2D([], [], color="grey", marker=markers[lv], ls="", label=lv) for lv in levels]
-    axes[1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    figure_legend(fig, handles, ncol=5)
     fig.suptitle("Privacy-utility trade-off: every defense x pruning level")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
