@@ -117,6 +117,8 @@ def _end_with(runner: int) -> None:
     import select
     import signal
 
+    from ticketleak.store import _alive  # the liveness test the staging cleanup uses
+
     def watch() -> None:
         try:
             handle = os.pidfd_open(runner)
@@ -130,16 +132,6 @@ def _end_with(runner: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="end-with-runner", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _run_script(argv: list[str], cwd: str, env: dict[str, str], log: str, runner: int) -> None:
