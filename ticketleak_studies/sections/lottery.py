@@ -173,7 +173,9 @@ def _samples(rep: Report, runs: list[RunData], attack: str) -> list[str]:
             hi, lo = max(accs, key=lambda x: x[1]), min(accs, key=lambda x: x[1])
             sd = binomial_sd(hi[1], r.eval_n)
             lines.append(verdict_line(f"more attack-training samples change the attack little (`{r.run}`)", rep.source("samples"),
-                                      f"ours max {hi[1]:.3f} (k={hi[0]}) vs min {lo[1]:.3f} (k={lo[0]})", hi[1], lo[1], sd, sd, "equal"))
+                                      f"ours max {hi[1]:.3f} (k={hi[0]}) vs min {lo[1]:.3f} (k={lo[0]}); the difference "
+                                      "is each seed's own max minus min (a range, never below 0: conservative for "
+                                      "a claim of little change)", hi[1], lo[1], sd, sd, "equal"))
     return lines + [""]
 
 
