@@ -239,6 +239,9 @@ EXP_SHOW = json.dumps([
         _exp("seed003-digits-base", "b" * 40, "2026-01-02T10:00:00"),
         _exp("seed003-digits-data_x2", "c" * 40, "2026-01-02T11:00:00", executor="workspace"),  # still running
         _exp("seed003-digits-five_classes", "d" * 40, "2026-01-02T12:00:00", error={"msg": "failed"}),
+        _exp("seed004-digits-lam1e-2", "2" * 40, "2026-01-02T13:00:00",  # finished in the queue
+             executor={"state": "success", "name": "dvc-task", "local": {"returncode": 0}}),
+        _exp("seed004-digits-lam1e-1", "3" * 40, "2026-01-02T14:00:00", executor={"state": "running", "name": "dvc-task"}),
     ]},
     {"rev": "e" * 40, "name": None, "data": {"rev": "e" * 40, "timestamp": "2026-01-01T00:00:00"}, "error": None, "experiments": [
         _exp("seed003-digits-base", "f" * 40, "2026-01-01T10:00:00"),  # older run of the same name
@@ -252,6 +255,8 @@ def test_parse_exp_show_picks_finished_newest_runs():
     assert refs["seed003-digits-base"].rev == "b" * 40 and refs["seed003-digits-base"].baseline == "a" * 40
     assert refs["seed003-digits-data_x2"].rev == "1" * 40  # the running one is skipped
     assert "seed003-digits-five_classes" not in refs
+    assert refs["seed004-digits-lam1e-2"].rev == "2" * 40  # `dvc queue start` ran it to the end
+    assert "seed004-digits-lam1e-1" not in refs  # still running in the queue
     with pytest.raises(StudyError, match="not JSON"):
         st.parse_exp_show("ERROR: no")
 

@@ -172,7 +172,8 @@ def parse_exp_show(text: str) -> dict[str, ExpRef]:
     """Name -> experiment from ``dvc exp show --json`` output (DVC 3: a list of baseline commits,
     each with ``experiments: [{name, executor, revs: [{rev, name, data: {timestamp, ...}, error}]}]``).
 
-    Queued, running and failed experiments are skipped; when a name exists on several baselines
+    Queued, running and failed experiments are skipped (one the queue ran to the end keeps its
+    executor, in state "success", and counts); when a name exists on several baselines
     (``-A``), the newest one wins."""
     try:
         data = json.loads(text)
@@ -184,8 +185,9 @@ def parse_exp_show(text: str) -> dict[str, ExpRef]:
     for commit in data:
         baseline = str(commit.get("rev", ""))
         for exp in commit.get("experiments") or []:
-            if exp.get("executor"):
-                continue
+            executor = exp.get("executor")
+            if executor and not (isinstance(executor, dict) and executor.get("state") == "success"):
+                continue  # queued, running or failed; a run the queue finished keeps its executor
             for rev in exp.get("revs") or []:
                 body = rev.get("data") or {}
                 name = rev.get("name") or exp.get("name")
