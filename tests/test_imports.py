@@ -2,6 +2,7 @@
 it, `study run` brings it in with `dvc import-url`, and the experiment queue's temporary copies
 find it. These tests run git and DVC in temporary repositories."""
 
+import json
 import os
 import re
 import subprocess
@@ -11,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT
+from test_studies import _toy, _write_study
 
 import ticketleak_studies as st
 from ticketleak_studies import StudyError, imports
-from test_studies import _toy, _write_study
 
 
 def test_imports_must_land_in_data_external(tmp_path):
@@ -82,13 +83,13 @@ def test_a_queued_experiment_finds_imported_data(tmp_path):
     subprocess.run([dvc, "queue", "start", "-j", "1"], cwd=root, check=True, capture_output=True, env=env)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        status = subprocess.run([dvc, "queue", "status"], cwd=root, capture_output=True, text=True, env=env).stdout
+        status = subprocess.run([dvc, "queue", "status"], cwd=root, capture_output=True, text=True, env=env, check=False).stdout
         if "Success" in status or "Failed" in status:
             break
         time.sleep(2)
-    subprocess.run([dvc, "queue", "stop", "--kill"], cwd=root, capture_output=True, env=env)
+    subprocess.run([dvc, "queue", "stop", "--kill"], cwd=root, capture_output=True, env=env, check=False)
     assert "Success" in status, status
-    out = subprocess.run(["git", "show", "refs/exps/" + _exp_ref(root, "q") + ":dvc.lock"], cwd=root, capture_output=True, text=True)
+    out = subprocess.run(["git", "show", "refs/exps/" + _exp_ref(root, "q") + ":dvc.lock"], cwd=root, capture_output=True, text=True, check=False)
     assert "out.txt" in out.stdout
 
 
@@ -108,6 +109,9 @@ def test_run_queue_imports_first_then_queues_every_run(tmp_path, monkeypatch):
     from ticketleak_studies import cli
 
     shutil.copytree(ROOT / "studies", tmp_path / "studies")
+    log = tmp_path / "reports/seed004/runs.json"
+    log.parent.mkdir(parents=True)
+    log.write_text(json.dumps({"seed004-cifar10-lam1e-2": {"wall_s": 687.0, "rc": 0}}))  # an earlier run's
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     monkeypatch.setattr(cli, "_baselines", lambda study, root: (params, None, params))
     done = []
@@ -118,6 +122,7 @@ def test_run_queue_imports_first_then_queues_every_run(tmp_path, monkeypatch):
     cli.cmd_run(args, tmp_path)
     assert done == [("import", "data/external/cifar10-jpeg.zip", "../shared/data/cifar10-jpeg.zip"),
                     *[("exp", "run", "-n", f"seed004-cifar10-{run}", "--queue") for run in ("lam1e-2", "lam1e-1", "lam1e-3")]]
-    assert not (tmp_path / "reports/seed004/runs.json").exists()  # queued runs keep no wall time
+    log = json.loads((tmp_path / "reports/seed004/runs.json").read_text())
+    assert log["seed004-cifar10-lam1e-2"]["rc"] is None and "wall_s" not in log["seed004-cifar10-lam1e-2"]  # no wall time
     with pytest.raises(StudyError, match=r"^--queue and -j: choose one"):
         cli.cmd_run(SimpleNamespace(**{**vars(args), "jobs": 2}), tmp_path)

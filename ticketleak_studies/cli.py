@@ -213,6 +213,7 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
             rc = subprocess.call(c.argv(studies.dvc_executable(), force=args.force) + ["--queue"], cwd=root, env=env)
             if rc != 0:
                 raise StudyError(f"dvc exp run --queue failed for {c.exp} (exit {rc}); later runs not queued")
+            _log_queued(log_path, c)
         print(f"[study {study.name} {args.dataset}] {len(commands)} runs queued; start them with `dvc queue start -j 2`, "
               f"follow them with `dvc queue status`; report: {PROG} report {study.name}")
         return
@@ -281,10 +282,19 @@ def _new_git_outputs(root: Path) -> list[str]:
 
 def _log_run(path: Path, c: studies.Command, rc: int, wall: float, jobs: int | None = None) -> None:
     """Record one run's wall time and exit status (the report prints the wall time)."""
+    entry = {"wall_s": round(wall, 1), "rc": rc, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": c.shell()}
+    _log_entry(path, c.exp, {**entry, **({"jobs": jobs} if jobs else {})})
+
+
+def _log_queued(path: Path, c: studies.Command) -> None:
+    """A queued run's entry replaces any earlier one of that name: the queue keeps no wall time,
+    and an earlier run's time must not be reported as this one's."""
+    _log_entry(path, c.exp, {"queued": time.strftime("%Y-%m-%dT%H:%M:%S"), "rc": None, "command": c.shell()})
+
+
+def _log_entry(path: Path, exp: str, entry: dict) -> None:
     log = studies.read_runs_log(path)
-    log[c.exp] = {"wall_s": round(wall, 1), "rc": rc, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": c.shell()}
-    if jobs:
-        log[c.exp]["jobs"] = jobs
+    log[exp] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(log, indent=2) + "\n")
