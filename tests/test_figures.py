@@ -117,7 +117,8 @@ def test_plots_page_fits_a_browser_window(tmp_path):
     (out / "probe.html").write_text(page.replace("</body>", PROBE + "</body>"))
     dom = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={PAGE},900",
                           "--virtual-time-budget=5000", "--dump-dom", (out / "probe.html").as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+                         capture_output=True, text=True, timeout=120, check=False).stdout
+    assert '<pre id="probe">' in dom, "Chromium rendered no page (its --dump-dom printed no probe)"
     probe = json.loads(dom.split('<pre id="probe">', 1)[1].split("</pre>", 1)[0])
     assert probe["images"] >= 9 and probe["loaded"] == probe["images"]
     assert probe["viewport"] == PAGE and probe["right"] <= PAGE, probe

@@ -53,7 +53,10 @@ def test_import_brings_outside_data_in_with_dvc_and_stages_it(tmp_path):
     assert record["deps"][0]["path"] == "../../../shared/x.zip" and record["frozen"] is True
     staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=root, check=True, capture_output=True, text=True).stdout.split()
     assert [p for p in staged if p.startswith("data/")] == ["data/external/.gitignore", "data/external/x.zip.dvc"]
+    subprocess.run(["git", "reset", "-q"], cwd=root, check=True)  # unstaged: the queue would leave it out
     assert not imports.ensure(root, "data/external/x.zip", "../shared/x.zip", st.dvc_executable())
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=root, check=True, capture_output=True, text=True).stdout.split()
+    assert [p for p in staged if p.startswith("data/")] == ["data/external/.gitignore", "data/external/x.zip.dvc"]
     with pytest.raises(StudyError, match=re.escape(f"imports: data/external/y.zip comes from ../shared/y.zip, which does not exist "
                                                    f"(looked for {(tmp_path / 'shared' / 'y.zip').resolve()})")):
         imports.ensure(root, "data/external/y.zip", "../shared/y.zip", st.dvc_executable())

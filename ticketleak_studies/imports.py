@@ -41,10 +41,12 @@ def import_argv(root: Path, target: str, source: str, dvc: str = "dvc") -> list[
 
 
 def ensure(root: Path, target: str, source: str, dvc: str = "dvc", env: dict[str, str] | None = None) -> bool:
-    """Import ``source`` to ``target`` unless its ``.dvc`` file exists; True when it imported.
+    """Import ``source`` to ``target`` unless its ``.dvc`` file exists, and stage the ``.dvc``
+    file either way (the queue copies only what Git tracks or has staged); True when it imported.
 
     A missing source is a one-line error naming the path looked for, before any DVC work."""
     if (root / f"{target}.dvc").is_file():
+        _stage(root, target)
         return False
     where = source_path(root, source)
     if not where.exists():
@@ -54,6 +56,10 @@ def ensure(root: Path, target: str, source: str, dvc: str = "dvc", env: dict[str
     if proc.returncode != 0:
         lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
         raise StudyError(f"dvc import-url {source} {target} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    _stage(root, target)
+    return True
+
+
+def _stage(root: Path, target: str) -> None:
     staged = [f"{target}.dvc", (Path(target).parent / ".gitignore").as_posix()]
     subprocess.run(["git", "add", "--", *staged], cwd=root, check=True, capture_output=True)
-    return True
