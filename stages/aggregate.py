@@ -61,7 +61,7 @@ def main() -> None:
         attack_plots.greybox_figure(greybox, tmp / "greybox.png")
         attack_plots.confusion_figure(greybox["none"], tmp / "greybox_confusion.png")
         attack_plots.shadow_curve_figure(curves, tmp / "shadow_curve.png")
-        if undefended and exposed_attack and split["members_x"].ndim == 4:  # images: show them
+        if undefended and exposed_attack and split["members_x"].shape[-1] > 1:  # images (not tabular records): show them
             exposure.exposed_images(undefended, split, exposed_attack, names, tmp / "most_exposed.png")
     store.write_json(args.metrics, report.summary_metrics(rows, headline, crossfit))
     args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,8 @@ def main() -> None:
                 lambda k, lv=lv: layout.reference_paths(k, "none", lv)[0], seeds)["per_class"]["lira_online"]
     per_class_table = "\n".join(report.per_class_lines(per_class, [str(c) for c in classes])) + "\n"
     if undefended and exposed_attack:
-        per_class_table += "\n".join(exposure.report_lines(undefended, exposed_attack, names, first if len(seeds) > 1 else None)) + "\n"
+        per_class_table += "\n".join(exposure.report_lines(undefended, exposed_attack, names, first if len(seeds) > 1 else None,
+                                                              images=split["members_x"].shape[-1] > 1)) + "\n"
     scope = report.scope_line(p.prune.scope, p.prune.output_layer)
     args.report.write_text(report.markdown(rows, transfer, headline, crossfit, verdicts, scope) + samia_table + per_class_table)
     print("\n".join(verdicts))

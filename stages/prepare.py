@@ -21,7 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     p = params.load()
     d = p.data
-    pool = load_pool(d.name, root=d.root, path=d.path)
+    pool = load_pool(d.name, root=d.root, path=d.path, label=d.label)
     x, y, classes = pool.x, pool.y, list(pool.classes)
     if d.classes is not None:
         bad = [c for c in d.classes if c >= len(classes)]
@@ -31,10 +31,10 @@ def main() -> None:
         remap = {c: i for i, c in enumerate(d.classes)}
         x, y = x[keep], np.array([remap[int(v)] for v in y[keep]], dtype=np.int64)
         classes = [classes[c] for c in d.classes]
-    splits.check_pool(x, y, classes, d.name if d.name != "imagefolder" else str(d.path))
+    splits.check_pool(x, y, classes, d.name if d.name not in ("imagefolder", "tabular") else str(d.path))
     target, pool_idx = splits.target_split(y, d.target_size, d.val_size, d.seed, classes)
     shadows = {i: splits.shadow_split(y, pool_idx, d.shadow_size, d.val_size, d.seed, i, classes) for i in p.shadow.ids}
-    scaled = x.astype(np.float64) / 255.0
+    scaled = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)  # tabular: as they are
     meta = {
         "dataset": d.name,
         "classes": classes,

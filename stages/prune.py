@@ -36,7 +36,8 @@ def defended_fit(
 
     def fit(model: nn.Module, epochs: int | None, patience: int | None) -> dict:
         r = replace(recipe, epochs=epochs or recipe.epochs)
-        last = fit_defended(model, data, r, variant, seed_everything(seed), device, logger=logger, label=label, patience=patience)
+        last = fit_defended(model, data, r, variant, seed_everything(seed), device, logger=logger, label=label, patience=patience,
+                            phase="retrain")
         return {**last, "train_epochs": r.epochs}
 
     return fit

@@ -1,8 +1,9 @@
 """Stage reference_dense / reference: LiRA and RMIA against one defense and level.
 
 The reference models (attack.reference.ids) are trained and pruned exactly like the target, each
-on its half of the target's candidates (members + non-members); the target's validation split is
-the population no model trained on (RMIA's z). Scores: LiRA online and offline (the paper's
+on its half of the target's candidates (members + non-members); RMIA's population z is up to
+attack.reference.population samples no model trained on: the target's validation split and the
+shadows' data (ticketleak.population). Scores: LiRA online and offline (the paper's
 one-sided test), each with per-sample or fixed variance, over the original query and, with
 attack.reference.mirror, its horizontal flip; RMIA offline on p_y with its `a` tuned on reference
 model 0. Decisions (accuracy, precision, recall) use thresholds calibrated the same way, without
@@ -17,6 +18,7 @@ import torch
 from ticketleak import layout, params, runs, store
 from ticketleak.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics, per_class_metrics
+from ticketleak.population import draw
 from ticketleak.reference import (
     attack_scores,
     calibrated_thresholds,
@@ -38,7 +40,12 @@ def main() -> None:
     cand_x, labels = runs.candidates(split)
     member = np.r_[np.ones(len(split["members_y"]), bool), np.zeros(len(split["nonmembers_y"]), bool)]
     x = to_tensor(cand_x, meta["mean"], meta["std"])
-    pop_x, pop_labels = to_tensor(split["val_x"], meta["mean"], meta["std"]), split["val_y"]
+    shadows = [load_split(path) for path in sorted(layout.PREPARED.glob("shadow-*.npz"))]
+    _, pop_raw, pop_labels = draw(split, shadows, settings.population, settings.seed)
+    if len(pop_labels) < settings.population:
+        print(f"[reference seed {args.seed} {args.defense} {args.level}] population: {len(pop_labels)} samples, all that no "
+              f"model trained on (attack.reference.population asks {settings.population})")
+    pop_x = to_tensor(pop_raw, meta["mean"], meta["std"])
 
     def queries(model: torch.nn.Module, images: torch.Tensor) -> np.ndarray:
         """(N, A, C) logits: the image and, with the mirror query, its flip."""

@@ -74,3 +74,21 @@ def test_attack_reports_the_non_adaptive_attacker(workdir):
     result = json.loads((workdir / "results/seed-0/early_stop/lth_oneshot-0.8.json").read_text())
     assert set(result["attacks"]) == {"none", "topk", "round"}
     assert "shokri_sorted" in result["nonadaptive"] and 0 <= result["nonadaptive"]["loss_global"]["auc"] <= 1
+
+
+def test_ppb_finetune_leaves_the_dense_model_undefended_and_fine_tunes_with_ppb(workdir):
+    """Seed 002's PPB through the stages: its dense target is the undefended one, weight for
+    weight; its pruned target is fine-tuned with the penalty, so it differs from the undefended
+    ticket that starts from the same weights and mask."""
+    def state(defense: str, level: str) -> dict:
+        return torch.load(workdir / f"models/seed-0/{defense}/{level}/target/model.pt", weights_only=True)
+
+    for defense in ("none", "ppb_finetune"):
+        _stage(workdir, "train.py", "--seed", "0", "--defense", defense)
+        _stage(workdir, "prune.py", "--seed", "0", "--defense", defense, "--method", "finetune_l1", "--sparsity", "0.5")
+    dense, ppb_dense = state("none", "dense"), state("ppb_finetune", "dense")
+    assert all(torch.equal(dense[k], ppb_dense[k]) for k in dense)
+    ticket, ppb_ticket = state("none", "finetune_l1-0.5"), state("ppb_finetune", "finetune_l1-0.5")
+    masks = [torch.load(workdir / f"models/seed-0/{d}/finetune_l1-0.5/target/mask.pt", weights_only=True) for d in ("none", "ppb_finetune")]
+    assert all(torch.equal(masks[0][k], masks[1][k]) for k in masks[0])  # same pruning of the same model
+    assert not all(torch.equal(ticket[k], ppb_ticket[k]) for k in ticket)  # fine-tuned differently

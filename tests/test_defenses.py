@@ -71,7 +71,7 @@ def test_each_kind_declares_when_and_what_training_needs():
     when = {k: DEFENSES.get(k).WHEN for k in DEFENSES.names()}
     assert {k for k, w in when.items() if w == "release"} == {"topk", "round"}
     assert {k for k, w in when.items() if w == "train"} == {
-        "none", "l2", "dropout", "early_stop", "label_smoothing", "distill", "advreg", "ppb", "dpsgd"}
+        "none", "l2", "dropout", "early_stop", "label_smoothing", "distill", "advreg", "ppb", "ppb_finetune", "dpsgd"}
     assert dropout_rate(variant("dropout", rate=0.5), 0.1) == 0.5 and dropout_rate(variant("l2", lam=0.1), 0.1) == 0.1
     assert needs_teacher(variant("distill", alpha=0.5, temperature=2.0)) and not needs_teacher(variant("none"))
     assert DEFENSES.get("early_stop").patience(variant("early_stop", patience=3).settings) == 3
@@ -226,6 +226,30 @@ def test_fit_defended_uses_the_variants_patience_and_teacher():
                      seed_everything(0), torch.device("cpu"))
     with pytest.raises(ValueError, match="not a training-time"):
         fit_defended(build_model("mlp", 1, 2, 8), data, recipe, variant("topk", k=1), seed_everything(0), torch.device("cpu"))
+
+
+
+def test_ppb_finetune_trains_dense_models_undefended_and_retrains_pruned_ones_with_ppb():
+    """Seed 002's PPB: in the dense phase the weights are exactly those of ``none``; in the
+    retraining phase exactly those of ``ppb`` (the same penalty and strength)."""
+    x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = (x.mean((1, 2, 3)) > 0).long()
+    data = Data((x[:40], y[:40]), (x[40:], y[40:]))
+
+    def trained(kind: str, phase: str, **settings) -> dict[str, torch.Tensor]:
+        model = build_model("mlp", 1, 2, 8)
+        fit_defended(model, data, BASE, variant(kind, **settings), seed_everything(0), torch.device("cpu"), phase=phase)
+        return model.state_dict()
+
+    def same(a: dict, b: dict) -> bool:
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    none, ppb = trained("none", "dense"), trained("ppb", "dense", lam=4.0)
+    assert not same(none, ppb)  # the penalty does change training
+    assert same(trained("ppb_finetune", "dense", lam=4.0), none)
+    assert same(trained("ppb_finetune", "retrain", lam=4.0), trained("ppb", "retrain", lam=4.0))
+    with pytest.raises(ValueError, match="phase must be one of dense, retrain"):
+        trained("none", "finetune")
 
 
 # ---------------------------------------------------------------------------------------------

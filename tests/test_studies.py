@@ -38,7 +38,8 @@ def test_preset_loads_and_every_key_validates(name, raw_params):
         st.check_key(key)
     st.check_study(study, st.clean_baseline(raw_params, None, st.study_keys(study)))
     assert study.reference and study.reproduces and study.cannot_match
-    assert set(study.datasets("cpu")) == {"digits", "cifar10"}
+    assert {"digits", "cifar10"} <= set(study.datasets("cpu"))
+    assert set(study.datasets("cpu")) - {"digits", "cifar10"} == ({"purchase100", "texas100", "location"} if name == "seed002" else set())
     assert study.datasets("paper")
 
 
@@ -528,7 +529,8 @@ def test_seed002_report_ppb_and_pruned_verdicts(raw_params):
     study = st.load_study("seed002", ROOT)
     target = {"train_acc": 1.0, "test_acc": 0.9, "sparsity": 0.7, "parameters": 1000}
     files = {}
-    for defense, acc, na in (("none", 0.60, None), ("ppb", 0.58, 0.50), ("advreg", 0.57, 0.56), ("early_stop", 0.59, 0.58), ("l2", 0.6, 0.59)):
+    for defense, acc, na in (("none", 0.60, None), ("ppb_finetune", 0.58, 0.50), ("ppb", 0.57, 0.52), ("advreg", 0.57, 0.56),
+                             ("early_stop", 0.59, 0.58), ("l2", 0.6, 0.59)):
         for level in ("dense", "finetune_l1-0.7"):
             rec = {"target": target, "attacks": {"none": {"loss_global": _m(acc if level != "dense" else 0.55)}}}
             if na is not None:
@@ -537,8 +539,13 @@ def test_seed002_report_ppb_and_pruned_verdicts(raw_params):
     files["results/none/finetune_l1-0.7-samia.json"] = {"skipped": False, "samia": _m(0.66)}
     g = _gathered(study, {("digits", "defenses"): _source(study, "digits", "defenses", raw_params, files)})
     text = st.render_report(g)[0]
-    assert "| ppb | finetune_l1-0.7 | 0.900 | 0.580 | 0.500 | - | 0.500 | +0.000 |" in text
+    # seed 002's PPB is the fine-tuning-only variant; `ppb` (dense training too) is shown, not compared
+    assert ("| ppb_finetune (fine-tuning only, as the seed) | finetune_l1-0.7 | 0.900 | 0.580 | 0.500 | - | 0.500 | +0.000 |"
+            in text)
+    assert "| ppb (dense training too) | finetune_l1-0.7 | 0.900 | 0.570 | 0.520 | - | - | - |" in text
     assert _verdict(text, "PPB brings the attack to about 50%").endswith("-> **agrees**")
+    # the best other defense is advreg (0.56), not the dense-training PPB (0.52)
+    assert "vs best other (advreg) 0.560" in _verdict(text, "PPB protects better than the other defenses")
     assert _verdict(text, "PPB protects better than the other defenses").endswith("-> **agrees**")
     assert "Not available: these come from the target's posteriors" in text
 

@@ -95,15 +95,16 @@ def slices(columns: dict[str, np.ndarray], attack: str) -> list[tuple[str, int, 
 
 
 def report_lines(tables: dict[str, dict[str, np.ndarray]], attack: str, classes: Sequence[str],
-                 seed: int | None = None) -> list[str]:
+                 seed: int | None = None, images: bool = True) -> list[str]:
     """The report section: per level (``tables``: level -> table), the most exposed samples under
     ``attack`` (the headline) and its AUC by slice; ``seed`` names the training seed the tables
-    are of, when there are several."""
+    are of, when there are several; ``images``: whether the samples are images (pictured)."""
     which = f", training seed {seed}" if seed is not None else ""
     lines = ["", f"## Per-sample exposure (undefended, full posterior, `{attack}`{which})", "",
              "The samples the headline attack ranks highest, and its AUC by class and by whether the",
              "target classifies the sample correctly. Every attack's score for every sample is in",
-             "`reports/exposure/seed-<k>/<defense>-<level>.csv`; `plots/most_exposed.png` shows the images.", ""]
+             "`reports/exposure/seed-<k>/<defense>-<level>.csv`"
+             + ("; `plots/most_exposed.png` shows the images." if images else " (tabular records: no pictures)."), ""]
     levels = list(tables)
     for level in levels:
         cols = tables[level]

@@ -50,6 +50,7 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")  # variant names: they appear in stage nam
 class DataParams(Section):
     name: str
     path: str | None
+    label: str
     root: str
     classes: list[int] | None
     target_size: int
@@ -60,6 +61,8 @@ class DataParams(Section):
     def check(self) -> None:
         if declared(self, "name") and self.name not in DATASETS.names():
             raise ParamsError(f"data.name: unknown dataset '{self.name}' (choose from {', '.join(DATASETS.names())})")
+        if declared(self, "label") and not self.label.strip():
+            raise ParamsError("data.label: must name the label column of a table, got an empty name")
         for key in ("target_size", "shadow_size", "val_size"):
             if declared(self, key) and getattr(self, key) < 1:
                 raise ParamsError(f"data.{key}: must be at least 1, got {getattr(self, key)}")
@@ -210,8 +213,11 @@ class ReferenceParams(Section):
     defenses: list[str]
     seed: int
     mirror: bool
+    population: int
 
     def check(self) -> None:
+        if declared(self, "population") and self.population < 1:
+            raise ParamsError(f"attack.reference.population: must be at least 1, got {self.population}")
         if declared(self, "ids"):
             n = len(self.ids)
             if n < 4 or n % 2 or self.ids != list(range(n)):
@@ -310,6 +316,7 @@ class Params(Section):
                     extra = [d for d in section.defenses if d not in self.defense.train]
                     if extra:
                         raise ParamsError(f"attack.{key}.defenses: {extra} not in defense.train {self.defense.train}")
+        self._check_tabular()
         if declared(self, "model") and declared(self, "prune"):
             if declared(self.model, "arch") and declared(self.prune, "methods"):
                 for method in self.prune.methods:
@@ -321,6 +328,24 @@ class Params(Section):
                             f"prune.methods: {method} prunes BatchNorm channels, but model.arch '{self.model.arch}' "
                             f"has none (use one of {', '.join(bn)})"
                         )
+
+    def _check_tabular(self) -> None:
+        """Tabular records are not images: no convolutional model, crops, flips or mirror queries."""
+        if not (declared(self, "data") and declared(self.data, "name")) or self.data.name not in DATASETS.names():
+            return
+        if not getattr(DATASETS.get(self.data.name), "TABULAR", False):
+            return
+        what = f"data.name '{self.data.name}' holds tabular records, not images"
+        if declared(self, "model") and declared(self.model, "arch") and self.model.arch in ARCHITECTURES.names():
+            if not getattr(ARCHITECTURES.get(self.model.arch), "TABULAR", False):
+                takes = [a for a in ARCHITECTURES.names() if getattr(ARCHITECTURES.get(a), "TABULAR", False)]
+                raise ParamsError(f"model.arch: '{self.model.arch}' takes images, but {what} "
+                                  f"(use {', '.join(takes)}, or your own model as package.module:function)")
+        if declared(self, "train") and declared(self.train, "augment") and self.train.augment:
+            raise ParamsError(f"train.augment: random crops and flips are for images, but {what} (set it to false)")
+        reference = self.attack.__dict__["reference"] if declared(self, "attack") else UNDECLARED
+        if reference is not UNDECLARED and declared(reference, "mirror") and reference.mirror:
+            raise ParamsError(f"attack.reference.mirror: the mirror query flips images, but {what} (set it to false)")
 
 
 def read_yaml(path: str | Path) -> dict:

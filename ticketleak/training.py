@@ -80,8 +80,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def to_tensor(x: np.ndarray, mean: list[float], std: list[float]) -> torch.Tensor:
-    """uint8 images (N, C, H, W) -> normalised float tensor."""
-    t = torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0)
+    """uint8 images (N, C, H, W), read as ``x / 255``, or float tabular records (N, D, 1, 1), read
+    as they are -> tensor standardised per channel."""
+    t = torch.from_numpy(np.ascontiguousarray(x)).float()
+    if x.dtype == np.uint8:
+        t.div_(255.0)
     m = torch.tensor(mean).view(1, -1, 1, 1)
     s = torch.tensor(std).view(1, -1, 1, 1)
     return (t - m) / s

@@ -203,6 +203,7 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
             "(outside this study's keys: every run would inherit it); `git checkout params.yaml` first, "
             "or pass --allow-dirty-params"
         )
+    imports.check_in_place(commands, baseline, root)
     log_path = studies.runs_log_path(study, args.scale, root)
     env = dvc_env()
     for target, source in wanted.items():

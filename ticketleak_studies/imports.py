@@ -15,14 +15,33 @@ import os
 import subprocess
 from pathlib import Path
 
+from ticketleak.datasets import DatasetError
+from ticketleak.registry import DATASETS
 from ticketleak_studies.commands import Command
-from ticketleak_studies.presets import Study, StudyError
+from ticketleak_studies.presets import Study, StudyError, get_dotted
 
 
 def needed(study: Study, commands: list[Command]) -> dict[str, str]:
     """The study's imports that these runs read (as their ``data.path``), in the preset's order."""
     paths = {value for c in commands for key, value in c.settings if key == "data.path"}
     return {target: source for target, source in study.imports.items() if target in paths}
+
+
+def check_in_place(commands: list[Command], baseline: dict, root: Path) -> None:
+    """Data read where it lies (a dataset module's ``check``: the published tabular files under
+    ``data/raw/<name>``, a user's table) must be there before the first run starts: its absence
+    is the dataset's one-line error, not a failure minutes into a run."""
+    for c in commands:
+        settings = dict(c.settings)
+        name = settings.get("data.name", get_dotted(baseline, "data.name"))
+        check = getattr(DATASETS.get(name), "check", None) if name in DATASETS.names() else None
+        if check is not None:
+            data_root = settings.get("data.root", get_dotted(baseline, "data.root", "data/raw"))
+            path = settings.get("data.path", get_dotted(baseline, "data.path"))
+            try:
+                check(root / data_root, None if path is None else str(root / path))
+            except DatasetError as exc:
+                raise StudyError(f"run {c.exp}: {exc}") from None
 
 
 def source_path(root: Path, source: str) -> Path:

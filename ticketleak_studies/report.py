@@ -26,7 +26,7 @@ from ticketleak_studies.sources import Source
 def settings_line(r: RunData) -> str:
     """Our setting of one run, from its own params.yaml: dataset, model, sizes, recipe, spread."""
     name = r.p("data.name")
-    data = f"{name} ({r.p('data.path')})" if name == "imagefolder" else str(name)
+    data = f"{name} ({r.p('data.path')})" if name in ("imagefolder", "tabular") else str(name)
     classes = r.p("data.classes")
     ids = r.p("shadow.ids", []) or []
     boot = r.p("attack.bootstrap")

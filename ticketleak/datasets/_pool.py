@@ -17,7 +17,13 @@ class DatasetError(UserError):
 
 @dataclass(frozen=True)
 class ImagePool:
-    """All images of a dataset: x uint8 (N, C, H, W), y int64 (N,), class names."""
+    """All samples of a dataset, y int64 (N,) and class names, with x either
+
+    - images: uint8 (N, C, H, W) intensities, read as ``x / 255``, or
+    - tabular records: float32 (N, D, 1, 1), D features read as they are (``tabular``,
+      ``purchase100``, ``texas100``, ``location``; see ``_tabular.py``).
+
+    Either way training standardises every channel (feature) by its mean and sd over the pool."""
 
     x: np.ndarray
     y: np.ndarray

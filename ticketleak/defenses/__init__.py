@@ -12,7 +12,8 @@ attacker adapts); release-time ones (``WHEN = "release"``) change only what a mo
 | label_smoothing | epsilon            | CE against ``(1 - eps) * onehot + eps / C`` (Szegedy 2016)             |
 | distill         | alpha, temperature | ``KL(t/T || s/T) T^2 alpha + CE (1 - alpha)`` vs the undefended teacher (seed 004) |
 | advreg          | theta, steps       | ``CE - theta * BCE(h([p, y]), 1)`` vs an inference model h (Nasr 2018) |
-| ppb             | lam                | ``+ lam * ppb_penalty(z)``, pair-based posterior balancing (seed 002) |
+| ppb             | lam                | ``+ lam * ppb_penalty(z)``, pair-based posterior balancing, dense training and retraining |
+| ppb_finetune    | lam                | the same, only while pruned models are retrained: seed 002's PPB       |
 | dpsgd           | clip, noise, delta | DP-SGD through Opacus (its own training loop)                         |
 | topk            | k                  | release the k largest probabilities, renormalised (k = 1: the label) |
 | round           | decimals           | release every probability rounded to ``decimals`` decimals           |
@@ -25,8 +26,10 @@ A kind is one module (the registry :data:`ticketleak.registry.DEFENSES` finds it
 * training-time, each optional: ``hook(settings, data, recipe, gen, device)`` returning a
   :class:`ticketleak.training.Hook` (its loss, loss term and per-step action),
   ``patience(settings)`` (early stopping on ``data.val``), ``dropout(settings)`` (the model's
-  dropout rate), ``NEEDS_TEACHER = True`` (``data.teacher``: the undefended model's logits), and
-  ``fit(model, data, recipe, settings, gen, device, **kw)`` to replace the training loop.
+  dropout rate), ``NEEDS_TEACHER = True`` (``data.teacher``: the undefended model's logits),
+  ``fit(model, data, recipe, settings, gen, device, **kw)`` to replace the training loop, and
+  ``PHASES`` (default ``("dense", "retrain")``: where it applies; outside them the model trains
+  as under ``none``).
 
 So adding a kind is adding one file. Stages train through :func:`fit_defended` (in
 ``_train.py``, loaded with torch on first use) and release through :func:`release`, which

@@ -1,8 +1,9 @@
 """Image-classifier architectures, built by name through :func:`build_model`.
 
 Each architecture is one module of this package (``resnet18.py`` is ``resnet18``) with
-``build(in_channels, num_classes, image_size, dropout)`` and ``BATCHNORM`` (whether it has
-BatchNorm layers, which network slimming prunes); the names come from
+``build(in_channels, num_classes, image_size, dropout)``, ``BATCHNORM`` (whether it has
+BatchNorm layers, which network slimming prunes) and, where it also takes tabular records
+(D features as inputs of shape (N, D, 1, 1)), ``TABULAR = True``; the names come from
 :data:`ticketleak.registry.ARCHITECTURES`, so adding one is adding one file. Shared blocks are in
 ``_blocks.py``.
 
@@ -15,7 +16,8 @@ that need it, so the small models load quickly.
 
 ``arch`` may also be a user's own network, ``package.module:function``: the function gets
 ``input_shape=(C, H, W)`` and ``num_classes`` (and ``dropout``, if it takes that argument) and
-returns an ``nn.Module``. Pruning acts on its Conv2d and Linear layers like on ours.
+returns an ``nn.Module``. Pruning acts on its Conv2d and Linear layers like on ours. On tabular
+data its ``input_shape`` is ``(D, 1, 1)``: the model gets (N, D, 1, 1) and flattens it.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ def build_model(
         raise ValueError(f"in_channels must be >= 1, got {in_channels}")
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    if image_size < 4:
-        raise ValueError(f"image_size must be >= 4, got {image_size}")
+    if image_size < 4 and not (":" in arch or takes_records(arch)):
+        raise ValueError(f"image_size: arch {arch!r} takes images of at least 4x4, got {image_size}x{image_size}")
+    if image_size < 1:
+        raise ValueError(f"image_size must be >= 1, got {image_size}")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if ":" in arch:
@@ -63,6 +67,11 @@ def _custom(spec: str, input_shape: tuple[int, int, int], num_classes: int, drop
     if not isinstance(model, nn.Module):
         raise ParamsError(f"model.arch: {spec} returned {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def takes_records(arch: str) -> bool:
+    """Whether built-in architecture ``arch`` takes tabular records (1x1 inputs of D channels)."""
+    return arch in ARCHITECTURES.names() and bool(getattr(ARCHITECTURES.get(arch), "TABULAR", False))
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -1,4 +1,5 @@
-"""MLP: flatten -> 256 -> 128 -> classes, ReLU and dropout after each hidden layer."""
+"""MLP: flatten -> 256 -> 128 -> classes, ReLU and dropout after each hidden layer; on images and
+on tabular records alike."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from torch import nn
 from ticketleak.models._blocks import head
 
 BATCHNORM = False
+TABULAR = True
 
 
 def build(in_channels: int, num_classes: int, image_size: int, dropout: float) -> nn.Module:

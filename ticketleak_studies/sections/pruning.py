@@ -85,6 +85,7 @@ def _defenses(rep: Report, r: RunData) -> list[str]:
     ref = rep.ref("ppb", "accuracy")
     pruned = [lv for lv in r.levels() if lv != layout.DENSE]
     rows, nonadaptive = [], {}
+    ppb = _seed_ppb(r)
     for defense in r.p("defense.train", []) or []:
         for level in [layout.DENSE, *pruned]:
             t = r.target(defense, level) or {}
@@ -94,23 +95,50 @@ def _defenses(rep: Report, r: RunData) -> list[str]:
             na_acc = (na or {}).get("accuracy")
             if level != layout.DENSE:
                 nonadaptive[defense] = na
-            is_ppb = r.p(f"defense.variants.{defense}.kind") == "ppb"
-            rows.append([defense, level, fmt(t.get("test_acc")), fmt((adaptive or {}).get("accuracy")), fmt(na_acc), fmt((s or {}).get("accuracy")),
+            is_ppb = defense == ppb
+            rows.append([_defense_label(r, defense, ppb), level, fmt(t.get("test_acc")), fmt((adaptive or {}).get("accuracy")), fmt(na_acc), fmt((s or {}).get("accuracy")),
                          fmt(ref) if is_ppb else "-", fmt_diff(diff(na_acc, ref)) if is_ppb else "-"])
     lines += table(["defense", "level", "test acc", "adaptive best acc", "non-adaptive best acc", "SAMIA acc (adaptive)", "seed", "diff"], rows)
     lines += ["", "Non-adaptive: the attack fitted on undefended shadows (the seed's main PPB setting); adaptive: shadows trained with the same defense.", ""]
-    ppb = next((d for d in nonadaptive if r.p(f"defense.variants.{d}.kind") == "ppb"), None)
     if ppb and nonadaptive.get(ppb):
         m = nonadaptive[ppb]
         lines.append(verdict_line("PPB brings the attack to about 50% (non-adaptive, pruned)", rep.source("ppb"),
                                   f"ours {m['accuracy']:.3f} vs 0.5", m["accuracy"], 0.5, metric_sd(m, "accuracy", r.eval_n), 0.0, "equal"))
-        others = {d: v for d, v in nonadaptive.items() if d not in (ppb, "none") and v}
+        others = {d: v for d, v in nonadaptive.items() if d != "none" and _kind(r, d) not in PPB_KINDS and v}
         if others:
             best = min(others, key=lambda d: others[d]["accuracy"])
             lines.append(verdict_line("PPB protects better than the other defenses (non-adaptive, pruned)", rep.source("ppb"),
                                       f"ours PPB {m['accuracy']:.3f} vs best other ({best}) {others[best]['accuracy']:.3f}",
                                       m["accuracy"], others[best]["accuracy"], metric_sd(m, "accuracy", r.eval_n), metric_sd(others[best], "accuracy", r.eval_n), "lower"))
     return lines + [""]
+
+
+PPB_KINDS = ("ppb_finetune", "ppb")  # seed 002's PPB (fine-tuning only) first; then ours on dense training too
+
+
+def _kind(r: RunData, defense: str) -> str | None:
+    return r.p(f"defense.variants.{defense}.kind")
+
+
+def _seed_ppb(r: RunData) -> str | None:
+    """The variant that stands for seed 002's PPB: one applied while fine-tuning only, else (in
+    runs made before that variant existed) the one applied to the dense training too."""
+    defenses = r.p("defense.train", []) or []
+    for kind in PPB_KINDS:
+        found = next((d for d in defenses if _kind(r, d) == kind), None)
+        if found:
+            return found
+    return None
+
+
+def _defense_label(r: RunData, defense: str, seed_ppb: str | None) -> str:
+    kind = _kind(r, defense)
+    if kind == "ppb_finetune":
+        return f"{defense} (fine-tuning only, as the seed)"
+    if kind == "ppb":
+        stands = "; stands for the seed's, which this run lacks" if defense == seed_ppb else ""
+        return f"{defense} (dense training too{stands})"
+    return defense
 
 
 def _gaps(rep: Report, r: RunData) -> list[str]:
