@@ -1,8 +1,8 @@
 """Stage prepare: load the dataset and write seeded, class-balanced, disjoint splits.
 
 Writes data/prepared/target.npz and one shadow-<id>.npz per shadow (members, non-members,
-validation; shadows' from the data the target never sees), and meta.json (shape, classes,
-normalisation).
+validation; shadows' from the data the target never sees), population.npz (RMIA's population,
+ticketleak.population) and meta.json (shape, classes, normalisation).
 """
 
 import argparse
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ticketleak import layout, params, splits, store
+from ticketleak import layout, params, population, splits, store
 from ticketleak.cli import run
 from ticketleak.datasets import DatasetError, load_pool
 
@@ -34,6 +34,8 @@ def main() -> None:
     splits.check_pool(x, y, classes, d.name if d.name not in ("imagefolder", "tabular") else str(d.path))
     target, pool_idx = splits.target_split(y, d.target_size, d.val_size, d.seed, classes)
     shadows = {i: splits.shadow_split(y, pool_idx, d.shadow_size, d.val_size, d.seed, i, classes) for i in p.shadow.ids}
+    candidates = np.concatenate([target.members, target.nonmembers])
+    pop = population.choose(candidates, target.val, pool_idx, p.attack.reference.population, d.seed)
     scaled = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)  # tabular: as they are
     meta = {
         "dataset": d.name,
@@ -50,6 +52,7 @@ def main() -> None:
         splits.save_split(tmp / "target.npz", target, x, y)
         for i, split in shadows.items():
             splits.save_split(tmp / layout.shadow(i).split.name, split, x, y)
+        store.save_arrays(tmp / population.FILE, {"idx": pop, "x": x[pop], "y": y[pop]})
         store.write_json(tmp / "meta.json", meta)
     print(
         f"prepared {d.name}: {len(y)} samples, {len(classes)} classes; target {d.target_size} in / "

@@ -2,8 +2,9 @@
 
 The reference models (attack.reference.ids) are trained and pruned exactly like the target, each
 on its half of the target's candidates (members + non-members); RMIA's population z is up to
-attack.reference.population samples no model trained on: the target's validation split and the
-shadows' data (ticketleak.population). Scores: LiRA online and offline (the paper's
+attack.reference.population samples no model trained on, from the target's validation split and
+the shadow pool, drawn by prepare (data/prepared/population.npz; ticketleak.population).
+Scores: LiRA online and offline (the paper's
 one-sided test), each with per-sample or fixed variance, over the original query and, with
 attack.reference.mirror, its horizontal flip; RMIA offline on p_y with its `a` tuned on reference
 model 0. Decisions (accuracy, precision, recall) use thresholds calibrated the same way, without
@@ -15,10 +16,9 @@ results/seed-<k>/<defense>/<level>-reference-scores.npz (per-sample scores and t
 import numpy as np
 import torch
 
-from ticketleak import layout, params, runs, store
+from ticketleak import layout, params, population, runs, store
 from ticketleak.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics, per_class_metrics
-from ticketleak.population import draw
 from ticketleak.reference import (
     attack_scores,
     calibrated_thresholds,
@@ -40,12 +40,12 @@ def main() -> None:
     cand_x, labels = runs.candidates(split)
     member = np.r_[np.ones(len(split["members_y"]), bool), np.zeros(len(split["nonmembers_y"]), bool)]
     x = to_tensor(cand_x, meta["mean"], meta["std"])
-    shadows = [load_split(path) for path in sorted(layout.PREPARED.glob("shadow-*.npz"))]
-    _, pop_raw, pop_labels = draw(split, shadows, settings.population, settings.seed)
+    pop = store.load_arrays(layout.PREPARED / population.FILE)
+    pop_labels = pop["y"]
     if len(pop_labels) < settings.population:
         print(f"[reference seed {args.seed} {args.defense} {args.level}] population: {len(pop_labels)} samples, all that no "
               f"model trained on (attack.reference.population asks {settings.population})")
-    pop_x = to_tensor(pop_raw, meta["mean"], meta["std"])
+    pop_x = to_tensor(pop["x"], meta["mean"], meta["std"])
 
     def queries(model: torch.nn.Module, images: torch.Tensor) -> np.ndarray:
         """(N, A, C) logits: the image and, with the mirror query, its flip."""
