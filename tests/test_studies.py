@@ -543,6 +543,8 @@ def test_seed002_report_ppb_and_pruned_verdicts(raw_params):
     assert ("| ppb_finetune (fine-tuning only, as the seed) | finetune_l1-0.7 | 0.900 | 0.580 | 0.500 | - | 0.500 | +0.000 |"
             in text)
     assert "| ppb (dense training too) | finetune_l1-0.7 | 0.900 | 0.570 | 0.520 | - | - | - |" in text
+    # the seed's "about 50%" is of pruned models: not set beside the (undefended) dense one
+    assert "| ppb_finetune (fine-tuning only, as the seed) | dense | 0.900 | 0.550 | 0.500 | - | - | - |" in text
     assert _verdict(text, "PPB brings the attack to about 50%").endswith("-> **agrees**")
     # the best other defense is advreg (0.56), not the dense-training PPB (0.52)
     assert "vs best other (advreg) 0.560" in _verdict(text, "PPB protects better than the other defenses")

@@ -95,7 +95,7 @@ def _defenses(rep: Report, r: RunData) -> list[str]:
             na_acc = (na or {}).get("accuracy")
             if level != layout.DENSE:
                 nonadaptive[defense] = na
-            is_ppb = defense == ppb
+            is_ppb = defense == ppb and level != layout.DENSE  # the seed's figure is of pruned models
             rows.append([_defense_label(r, defense, ppb), level, fmt(t.get("test_acc")), fmt((adaptive or {}).get("accuracy")), fmt(na_acc), fmt((s or {}).get("accuracy")),
                          fmt(ref) if is_ppb else "-", fmt_diff(diff(na_acc, ref)) if is_ppb else "-"])
     lines += table(["defense", "level", "test acc", "adaptive best acc", "non-adaptive best acc", "SAMIA acc (adaptive)", "seed", "diff"], rows)
