@@ -128,6 +128,17 @@ def test_published_layouts_load_with_one_based_labels(tmp_path: Path, name: str,
     assert is_tabular(name)
 
 
+def test_a_class_without_records_keeps_every_other_label(tmp_path: Path) -> None:
+    """Published labels are 1..K whichever classes a file holds: a file without class 1 must not
+    shift the others down (a bug the all-classes files above could not show)."""
+    folder = tmp_path / "location"
+    folder.mkdir()
+    rows = [",".join([str(label), *["0"] * 446]) for label in (2, 30, 2)]
+    (folder / "bangkok").write_text("\n".join(rows) + "\n")
+    pool = load_pool("location", root=str(tmp_path))
+    assert pool.y.tolist() == [1, 29, 1] and len(pool.classes) == 30
+
+
 def test_absent_published_data_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as err:
         load_pool("texas100", root=str(tmp_path))

@@ -45,11 +45,12 @@ def to_pool(features: np.ndarray, labels: np.ndarray, where: str, classes: tuple
         r, c = bad[0]
         raise DatasetError(f"{where}: feature {c} of record {r} is {features[r, c]!r}, not a finite number "
                            f"({len(bad)} such values; fill or drop them first)")
-    y, names = _labels(np.asarray(labels), len(x), where)
-    if classes is not None:
-        names = classes
-        if len(y) and y.max() >= len(classes):
-            raise DatasetError(f"{where}: label {y.max()} is outside the {len(classes)} classes")
+    if classes is None:
+        y, names = _labels(np.asarray(labels), len(x), where)
+    else:  # already class indices: kept as they are, even where a class has no record
+        y, names = np.asarray(labels, dtype=np.int64), classes
+        if len(y) != len(x) or (len(y) and not 0 <= y.min() <= y.max() < len(classes)):
+            raise DatasetError(f"{where}: {len(y)} labels for {len(x)} records, or a label outside the {len(classes)} classes")
     return ImagePool(np.ascontiguousarray(x[:, :, None, None]), y, names)
 
 
