@@ -58,6 +58,9 @@ def test_npz_with_values_or_one_hot_labels(tmp_path: Path, labels: str) -> None:
     pool = load_pool("tabular", path=str(tmp_path / "t.npz"))
     np.testing.assert_allclose(pool.x[:, :, 0, 0], x.astype(np.float32))
     assert pool.y.tolist() == [2, 0, 1, 2] and len(pool.classes) == 3
+    if labels == "onehot":  # a column without records is still a class
+        np.savez(tmp_path / "t.npz", features=x, labels=np.eye(5, dtype=np.uint8)[y])
+        assert len(load_pool("tabular", path=str(tmp_path / "t.npz")).classes) == 5
 
 
 @pytest.mark.parametrize("name, text, label, message", [

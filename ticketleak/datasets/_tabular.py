@@ -59,9 +59,8 @@ def _labels(labels: np.ndarray, n: int, where: str) -> tuple[np.ndarray, tuple[s
     if labels.ndim == 2:  # one-hot
         if not ((labels == 0) | (labels == 1)).all() or not (labels.sum(axis=1) == 1).all():
             raise DatasetError(f"{where}: labels of shape {labels.shape} are not one-hot rows")
-        labels = labels.argmax(axis=1)
-        values = np.arange(labels.max() + 1 if len(labels) else 0)
-        y = labels.astype(np.int64)
+        values = np.arange(labels.shape[1])  # one class per column, with records or not
+        y = labels.argmax(axis=1).astype(np.int64)
     elif labels.ndim == 1:
         values, y = np.unique(labels, return_inverse=True)
         y = y.astype(np.int64)
