@@ -9,6 +9,7 @@ from ticketleak.stats import (
     DISAGREES,
     NO_EVIDENCE,
     auc,
+    balanced_accuracy,
     cross_fitted_best,
     paired_bootstrap,
     seed_level,
@@ -226,3 +227,25 @@ def test_cross_fitting_finds_a_real_attack():
     scores = {"noise": rng.normal(size=400), "real": member + rng.normal(size=400)}
     cf = cross_fitted_best(member, scores)
     assert cf.picks == ("real", "real") and cf.auc > 0.7
+
+
+def test_cross_fitting_scores_the_picked_attacks_decisions_on_the_held_out_half():
+    rng = np.random.default_rng(12)
+    member = balanced(200)
+    scores = {"noise": rng.normal(size=400), "real": member + rng.normal(size=400)}
+    decisions = {"noise": np.ones(400), "real": (scores["real"] > 0.5).astype(float)}
+    cf = cross_fitted_best(member, scores, decisions=decisions)
+    # "real" is picked on both halves, so the held-out accuracies average to its accuracy on all
+    # samples (each half holds half of the members and half of the non-members)
+    assert cf.picks == ("real", "real")
+    called = decisions["real"] > 0.5
+    assert cf.accuracy == pytest.approx(0.5 * (called[member].mean() + (~called[~member]).mean()), abs=1e-12)
+    assert cross_fitted_best(member, scores).accuracy is None
+    with pytest.raises(ValueError, match="same attacks"):
+        cross_fitted_best(member, scores, decisions={"real": decisions["real"]})
+
+
+def test_balanced_accuracy_weighs_members_and_non_members_alike():
+    member = np.array([1, 1, 1, 1, 0, 0], bool)
+    assert balanced_accuracy(member, np.array([1, 1, 1, 1, 1, 1])) == 0.5
+    assert balanced_accuracy(member, np.array([1, 1, 0, 0, 0, 0])) == 0.75

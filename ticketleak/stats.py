@@ -270,15 +270,25 @@ class CrossFit:
     picks: tuple[str, str]  # attack chosen on half 1, attack chosen on half 2
     naive_auc: float  # max over attacks on all samples: optimistic, for comparison only
     label: str = "cross-fitted"
+    accuracy: float | None = None  # mean held-out balanced accuracy of the picked attacks' own decisions
 
 
-def cross_fitted_best(member: np.ndarray, scores: dict[str, np.ndarray], seed: int = 0) -> CrossFit:
+def balanced_accuracy(member: np.ndarray, decision: np.ndarray) -> float:
+    """Mean of the true-positive and true-negative rates of 0/1 membership decisions."""
+    member, (decision,) = _check(member, decision)
+    called = decision > 0.5
+    return float(0.5 * (called[member].mean() + (~called[~member]).mean()))
+
+
+def cross_fitted_best(member: np.ndarray, scores: dict[str, np.ndarray], seed: int = 0,
+                      decisions: dict[str, np.ndarray] | None = None) -> CrossFit:
     """Report the best of several attacks without the optimism of picking and scoring on one set.
 
     The samples are split into two halves, each holding half of the members and half of the
     non-members; the attack with the highest AUC on one half is scored on the other, in both
     directions, and the two held-out AUCs are averaged. Ties in the choice go to the attack first
-    in sorted name order.
+    in sorted name order. With ``decisions`` (each attack's 0/1 calls, thresholds set without the
+    target's labels), the picked attack's balanced accuracy on the held-out half is averaged too.
     """
     if not scores:
         raise ValueError("need at least one attack")
@@ -291,10 +301,15 @@ def cross_fitted_best(member: np.ndarray, scores: dict[str, np.ndarray], seed: i
     pos, neg = rng.permutation(pos), rng.permutation(neg)
     h1 = np.concatenate([pos[: pos.size // 2], neg[: neg.size // 2]])
     h2 = np.concatenate([pos[pos.size // 2:], neg[neg.size // 2:]])
-    held, picks = [], []
+    if decisions is not None and set(decisions) != set(names):
+        raise ValueError("decisions must name the same attacks as scores")
+    held, picks, accs = [], [], []
     for fit, test in ((h1, h2), (h2, h1)):
         best = int(np.argmax([auc(member[fit], s[fit]) for s in arrays]))
         picks.append(names[best])
         held.append(auc(member[test], arrays[best][test]))
+        if decisions is not None:
+            accs.append(balanced_accuracy(member[test], np.asarray(decisions[names[best]])[test]))
     naive = max(auc(member, s) for s in arrays)
-    return CrossFit(float(np.mean(held)), (held[0], held[1]), (picks[0], picks[1]), float(naive))
+    return CrossFit(float(np.mean(held)), (held[0], held[1]), (picks[0], picks[1]), float(naive),
+                    accuracy=float(np.mean(accs)) if accs else None)
