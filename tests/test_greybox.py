@@ -132,3 +132,18 @@ def test_wasserstein_matches_scipy():
     for n, m in [(1, 2), (40, 300), (350, 343)]:
         u, v = rng.exponential(size=n), rng.exponential(size=m)
         assert wasserstein(u, v) == pytest.approx(wasserstein_distance(u, v), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 7, 300, 2500])
+def test_kde_log_density_equals_scipys(n):
+    """The blocked numpy evaluation gives scipy's gaussian_kde log-density, far tails included."""
+    from ticketleak.greybox import gaussian_kde_logpdf
+
+    rng = np.random.default_rng(n)
+    points = rng.exponential(size=n)
+    queries = np.concatenate([rng.exponential(size=3000), [-40.0, 0.0, 55.0, 1e3]]).reshape(-1, 1)
+    ours = gaussian_kde_logpdf(points)(queries)
+    assert ours.shape == queries.shape and np.isfinite(ours).all()
+    np.testing.assert_allclose(ours.ravel(), gaussian_kde(points).logpdf(queries.ravel()), rtol=1e-12, atol=1e-12)
+    with pytest.raises(np.linalg.LinAlgError):
+        gaussian_kde_logpdf(np.full(5, 0.3))

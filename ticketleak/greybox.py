@@ -16,13 +16,47 @@ import math
 
 import numpy as np
 from scipy.special import expit
-from scipy.stats import gaussian_kde, norm
+from scipy.stats import norm
 
 from ticketleak.attacks import Observed, Scored, shokri_features
 from ticketleak.metrics import attack_metrics
 
 CLAMP = 1e-12
 REPORTED = ("accuracy", "fpr", "recall", "auc")
+_KDE_BLOCK = 1 << 22  # kernel terms evaluated at once (32 MB of float64)
+
+
+def gaussian_kde_logpdf(points: np.ndarray):
+    """The log-density of scipy's 1-D ``gaussian_kde(points)`` (Scott's bandwidth: the points'
+    sd, ddof 1, times n^(-1/5)), evaluated exactly in blocks of numpy arithmetic: a log-sum-exp
+    over the points, shifted by each query's nearest kernel so far tails stay finite. Equal to
+    scipy's ``logpdf`` within floating-point rounding and several times faster (scipy takes a
+    log and an exp per kernel term). Raises ``np.linalg.LinAlgError`` where scipy would (no
+    spread)."""
+    points = np.sort(np.asarray(points, dtype=float).ravel())
+    n = points.size
+    h = float(np.std(points, ddof=1)) * n ** (-1 / 5)
+    if not h > 0 or not np.isfinite(h):
+        raise np.linalg.LinAlgError("the points have no spread")
+    const = -math.log(n) - 0.5 * math.log(2 * math.pi) - math.log(h)
+    scaled = points / h
+
+    def logpdf(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        flat = x.ravel() / h
+        out = np.empty(flat.size)
+        step = max(1, _KDE_BLOCK // n)
+        for i in range(0, flat.size, step):
+            z = flat[i:i + step, None] - scaled[None, :]
+            np.square(z, out=z)
+            z *= -0.5
+            top = z.max(axis=1, keepdims=True)
+            z -= top
+            np.exp(z, out=z)
+            out[i:i + step] = np.log(z.sum(axis=1)) + top[:, 0]
+        return (out + const).reshape(x.shape)
+
+    return logpdf
 
 
 def leak_split(member: np.ndarray, fraction: float, rng: np.random.Generator | int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,14 +87,14 @@ def loss_signals(probs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]
 
 
 def _log_density(points: np.ndarray, spread: float, floor: float):
-    """Log-density of a 1-D Gaussian KDE (scipy, Scott's bandwidth) on ``points``. Degenerate cases,
+    """Log-density of a 1-D Gaussian KDE (scipy's, Scott's bandwidth) on ``points``. Degenerate cases,
     where scipy's KDE fails: a single point gets one Gaussian of std ``spread`` (the std of all known
     scores: Scott's factor n^(-1/5) is 1 at n = 1); points with (near) zero variance get one Gaussian
     N(mean, floor^2)."""
     points = np.asarray(points, dtype=float)
     if len(points) >= 2 and points.std() > floor:
         try:
-            return gaussian_kde(points).logpdf
+            return gaussian_kde_logpdf(points)
         except np.linalg.LinAlgError:
             pass
     mu, sd = points.mean(), max(spread if len(points) == 1 else points.std(), floor)
