@@ -552,6 +552,28 @@ def test_seed002_report_ppb_and_pruned_verdicts(raw_params):
     assert "Not available: these come from the target's posteriors" in text
 
 
+def test_seed002_best_baseline_is_the_cross_fitted_one_when_the_run_recorded_it(raw_params):
+    """A run whose attack stage recorded the cross-fitted best uses it; the maximum over attacks on
+    the evaluation set (0.70 here, optimistic) is not what SAMIA is set against."""
+    study = st.load_study("seed002", ROOT)
+    target = {"train_acc": 1.0, "test_acc": 0.9, "sparsity": 0.5, "parameters": 1000}
+    files = {}
+    for level in ("dense", "finetune_l1-0.5"):
+        files[f"results/none/{level}.json"] = {
+            "target": target, "attacks": {"none": {"loss_global": _m(0.70), "entropy_global": _m(0.52)}},
+            "crossfit": {"none": {"auc": 0.58, "accuracy": 0.56, "picks": ["loss_global", "entropy_global"], "held_out_auc": [0.6, 0.56]}}}
+        files[f"results/none/{level}-samia.json"] = {"skipped": False, "samia": _m(0.60)}
+    g = _gathered(study, {("digits", "methods"): _source(study, "digits", "methods", raw_params, files)})
+    text = st.render_report(g)[0]
+    assert "| finetune_l1-0.5 | 0.600 (0.019) | 0.600 (0.020) | 0.560 (cross-fitted) | 0.580 | +0.040 |" in text
+    assert "The best baseline attack is cross-fitted" in text and "picked on the evaluation set (optimistic" not in text
+    files = {k: {kk: vv for kk, vv in v.items() if kk != "crossfit"} for k, v in files.items()}
+    g = _gathered(study, {("digits", "methods"): _source(study, "digits", "methods", raw_params, files)})
+    text = st.render_report(g)[0]
+    assert "| finetune_l1-0.5 | 0.600 (0.019) | 0.600 (0.020) | 0.700 loss_global |" in text
+    assert "picked on the evaluation set (optimistic" in text
+
+
 def test_posterior_gaps():
 
     logits = np.log(np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.5, 0.5]]))
@@ -610,6 +632,27 @@ def test_seed002_sensitivity_gap_that_shrinks_is_not_called_wider(raw_params):
     g = _gathered(study, {("digits", "methods"): _source(study, "digits", "methods", raw_params, files)})
     line = _verdict(st.render_report(g)[0], "pruning widens the sensitivity gap")
     assert "difference -0.09" in line and line.endswith("-> **disagrees**"), line  # |gap| 0.1 vs 0.2
+
+
+def test_seed002_gaps_are_means_over_seeds_judged_within_a_share_of_the_dense_gap(raw_params):
+    """Each seed's posteriors give its gaps; the line shows their means, and "no wider" is judged
+    within report.gap_margin (a quarter) of the dense model's |gap|, not the AUC margin."""
+    import re
+
+    study = st.load_study("seed002", ROOT)
+    per_seed = [{"posteriors/none/dense/target.npz": _posteriors_npz(0.1, 0.3, seed=k),
+                 "posteriors/none/finetune_l1-0.7/target.npz": _posteriors_npz(0.3 - gap, 0.3, seed=10 + k)}
+                for k, gap in enumerate((0.20, 0.21, 0.22))]
+    g = _gathered(study, {("digits", "methods"): _seeded_source(study, "digits", "methods", raw_params, per_seed)})
+    line = _verdict(st.render_report(g)[0], "pruning widens the sensitivity gap")
+    ours = re.search(r"ours finetune_l1-0.7 ([\d.]+) vs dense ([\d.]+) \(means over seeds\), difference ([+-][\d.]+)", line)
+    assert ours, line
+    pruned, dense, diff = map(float, ours.groups())
+    assert pruned == pytest.approx(0.21, abs=0.002) and dense == pytest.approx(0.20, abs=0.002)
+    assert diff == pytest.approx(pruned - dense, abs=0.0015)
+    margin = float(re.search(r"margin ([\d.]+): 0.25 of the dense \|gap\|", line).group(1))
+    assert margin == pytest.approx(0.25 * dense, rel=0.01)
+    assert "over 3 training seeds" in line and line.endswith("-> **disagrees**"), line  # +0.01 is within 0.05
 
 
 def test_report_keeps_runs_it_was_written_from_unless_told(tmp_path, raw_params, monkeypatch):

@@ -143,12 +143,18 @@ class RunData:
 
     def gaps(self, defense: str, level: str) -> dict | None:
         """Seed 002, Fig. 1: mean confidence and sensitivity of the true class, members vs
-        non-members, from the first training seed's target posteriors (a DVC-cached output; None
-        when unavailable)."""
-        key = f"gaps/{self.seeds[0]}/{defense}/{level}"
+        non-members, from each training seed's target posteriors (a DVC-cached output), averaged
+        over the seeds; None when any seed's is unavailable."""
+        key = f"gaps/{','.join(map(str, self.seeds))}/{defense}/{level}"
         if key not in self._cache:
-            data = self.source.read_cached(self._path(layout.posteriors_file(self.seeds[0], defense, level, layout.TARGET)))
-            self._cache[key] = None if data is None else posterior_gaps(np.load(io.BytesIO(data)))
+            per_seed = []
+            for k in self.seeds:
+                data = self.source.read_cached(self._path(layout.posteriors_file(k, defense, level, layout.TARGET)))
+                if data is None:
+                    per_seed = None
+                    break
+                per_seed.append(posterior_gaps(np.load(io.BytesIO(data))))
+            self._cache[key] = None if per_seed is None else mean_over_seeds(per_seed)
         return self._cache[key]
 
 

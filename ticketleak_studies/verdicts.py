@@ -101,8 +101,11 @@ class Judged(NamedTuple):
     verdict: stats.Verdict | None
 
 
-def judge(a: float | None, b: float | None, sd_a: float | None, sd_b: float | None, expect: str) -> Judged:
-    """Judge the claim ``expect`` (``higher``, ``lower`` or ``equal``: ``a`` relative to ``b``).
+def judge(a: float | None, b: float | None, sd_a: float | None, sd_b: float | None, expect: str,
+          margin: float | None = None) -> Judged:
+    """Judge the claim ``expect`` (``higher``, ``lower`` or ``equal``: ``a`` relative to ``b``),
+    with the equivalence margin ``margin`` where the numbers are not on the run's own scale
+    (``attack.margin``, AUC and accuracy).
 
     Outside :func:`replaying`, ``a`` and ``b`` are one run's numbers: one training seed, never
     enough to decide. Inside it, the verdict is drawn from the recorded per-seed pairs of this call;
@@ -116,21 +119,23 @@ def judge(a: float | None, b: float | None, sd_a: float | None, sd_b: float | No
         return Judged(NOT_MEASURED, None, 0.0, None)
     d = a - b
     spread = 2 * math.hypot(sd_a or 0.0, sd_b or 0.0)
-    diffs, margin = [d], DEFAULT_MARGIN
+    diffs, run_margin = [d], DEFAULT_MARGIN
     if isinstance(ctx, _Replay):
         i = ctx.index
         ctx.index += 1
         pairs = [calls[i] if i < len(calls) else None for calls in ctx.per_seed]
         diffs = [p[0] - p[1] for p in pairs if p is not None and p[2] == expect and p[0] is not None and p[1] is not None]
-        margin = ctx.margin
-    v = stats.verdict(diffs, margin, _STATS_EXPECT[expect]) if diffs else None
+        run_margin = ctx.margin
+    v = stats.verdict(diffs, run_margin if margin is None else margin, _STATS_EXPECT[expect]) if diffs else None
     return Judged(v.outcome if v else stats.NO_EVIDENCE, d, spread, v)
 
 
-def verdict_line(claim: str, source: str, ours: str, a: float | None, b: float | None, sd_a: float | None, sd_b: float | None, expect: str) -> str:
+def verdict_line(claim: str, source: str, ours: str, a: float | None, b: float | None, sd_a: float | None, sd_b: float | None, expect: str,
+                 margin: float | None = None, margin_note: str = "") -> str:
     """One computed verdict: the claim, our two numbers, the difference over training seeds (its
-    95% interval) beside its sample-level 2 sd, and the outcome."""
-    j = judge(a, b, sd_a, sd_b, expect)
+    95% interval) beside its sample-level 2 sd, and the outcome (``margin``: see :func:`judge`;
+    ``margin_note`` says where it comes from)."""
+    j = judge(a, b, sd_a, sd_b, expect, margin)
     if j.diff is None:
         return f"- {claim} ({source}): {ours}: {NOT_MEASURED}"
     v = j.verdict
@@ -140,7 +145,7 @@ def verdict_line(claim: str, source: str, ours: str, a: float | None, b: float |
     low, high = v.ci
     tost = f", TOST p = {v.tost_p:.3g}" if expect == "equal" else ""
     return (f"- {claim} ({source}): {ours} (means over seeds), difference {v.mean:+.3f} [95% {low:+.3f}, {high:+.3f}] "
-            f"over {v.n_seeds} training seeds (margin {v.margin:g}{tost}; one seed's 2 sd = {j.spread:.3f}) -> **{j.word}**")
+            f"over {v.n_seeds} training seeds (margin {v.margin:.3g}{margin_note}{tost}; one seed's 2 sd = {j.spread:.3f}) -> **{j.word}**")
 
 
 def tally_line(claim: str, source: str, words: list[str], expect_word: str = stats.AGREES) -> str:
