@@ -165,13 +165,19 @@ def _wasserstein(rep: Report, main: RunData, runs: dict[float, RunData]) -> list
     rows = [[f"{f:g}", fmt_sd(*w(before.get(f))), fmt_sd(*w(after.get(f)))] for f in sorted(before)]
     lines += table(["leaked", "undefended W1 (sd)", "L2 1e-2 W1 (sd)"], rows)
     lines += ["", f"Seed: {rep.ref('wasserstein', 'claim') or '-'} (values only in its figures)."]
+    share = float(rep.opts.get("distance_margin", DISTANCE_MARGIN))
     for label, cells, expect in (("before the defense the distance grows with the leaked fraction", before, "higher"),
                                  ("after L2 the distance shrinks with the leaked fraction", after, "lower")):
         fs = sorted(f for f in cells if w(cells[f])[0] is not None)
         if len(fs) >= 2:
             (a, sa), (b, sb) = w(cells[fs[-1]]), w(cells[fs[0]])
-            lines.append(verdict_line(label, rep.source("wasserstein"), f"ours f={fs[-1]:g} {a:.4f} vs f={fs[0]:g} {b:.4f}", a, b, sa, sb, expect))
+            # distances are not AUCs: "no change" is judged within a share of the smallest fraction's distance
+            lines.append(verdict_line(label, rep.source("wasserstein"), f"ours f={fs[-1]:g} {a:.4f} vs f={fs[0]:g} {b:.4f}", a, b, sa, sb, expect,
+                                      margin=share * abs(b) or None, margin_note=f": {share:g} of the f={fs[0]:g} distance"))
     return lines + [""]
+
+
+DISTANCE_MARGIN = 0.25  # default report.distance_margin: a share of the distance at the smallest leaked fraction
 
 
 def _confusion(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str]:
