@@ -294,3 +294,22 @@ def test_preloaded_stages_do_not_rerun_the_callers_main(serial: Path, tmp_path: 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert _files(root) == _files(serial)
+
+
+def test_a_preloaded_stage_that_fails_silently_is_run_as_a_new_process(tmp_path: Path, monkeypatch) -> None:
+    """A preloaded child that dies before reaching the script (it cannot unpickle its task) leaves
+    an empty log; the command then runs as a new process, and the log says so and holds its output."""
+    script = tmp_path / "hello.py"
+    script.write_text("import sys\nprint('from the script')\nsys.exit(3)\n")
+    monkeypatch.setattr(runner, "_run_forked", lambda *a: 1)  # fails and writes nothing
+    log = tmp_path / "logs" / "stage.log"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    rc, _ = runner.execute([f"python {script.name}"], str(tmp_path), env, str(log))
+    text = log.read_text()
+    assert rc == 3
+    assert "could not start `python hello.py` (exit status 1); running it as a new process" in text
+    assert text.rstrip().endswith("from the script")
+    monkeypatch.setattr(runner, "_run_forked", lambda argv, cwd, env, log: Path(log).open("a").write("real error\n") and 2)
+    log.unlink()
+    assert runner.execute([f"python {script.name}"], str(tmp_path), env, str(log))[0] == 2  # it spoke: not rerun
+    assert log.read_text() == "real error\n"

@@ -169,9 +169,19 @@ def execute(commands: Sequence[str], cwd: str, env: dict[str, str], log: str, pr
     with open(log, "wb") as out:
         for cmd in commands:
             argv = python_script(cmd, env) if preload else None
+            rc = None
             if argv is not None:
+                before = os.path.getsize(log)
                 rc = _run_forked(argv, cwd, env, log)
-            else:
+                if rc != 0 and os.path.getsize(log) == before:
+                    # Failed without a word: the preloaded child never reached the script (it could
+                    # not unpickle its task, e.g. after an edit to the runner's own package). A new
+                    # process runs it instead, so the log holds the command's own outcome.
+                    out.write(f"[ticketleak repro] the preloaded interpreter could not start `{cmd}` (exit status {rc}); "
+                              "running it as a new process\n".encode())
+                    out.flush()
+                    rc = None
+            if rc is None:
                 rc = subprocess.run(_make_cmd(get_executable(), cmd), check=False, cwd=cwd, env=env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True).returncode
             if rc != 0:
