@@ -450,6 +450,22 @@ def _seed000_files(dense_acc, ticket_acc):
     return files
 
 
+def test_seed000_rise_then_drop_without_a_clear_drop_is_no_evidence(raw_params):
+    """A rise that every seed shows but a drop the seeds disagree on gives "no evidence either
+    way", not "disagrees": only a contradicted part contradicts the claim."""
+    study = st.load_study("seed000", ROOT)
+    per_seed = []
+    for last in (0.58, 0.50, 0.52):  # the highest sparsity: above, below and below the peak (0.57 at 0.5)
+        files = _seed000_files(0.50, 0.52)
+        rec = files["results/none/lth_oneshot-0.95.json"]
+        files["results/none/lth_oneshot-0.95.json"] = {**rec, "attacks": {"none": {**rec["attacks"]["none"], "shokri_sorted": _m(last)}}}
+        per_seed.append(files)
+    g = _gathered(study, {("digits", "base"): _seeded_source(study, "digits", "base", raw_params, per_seed)})
+    line = _verdict(st.render_report(g)[0], "attack accuracy rises with sparsity, then drops at very high sparsity (`base`)")
+    assert "ours peak 0.570 at sparsity 0.5" in line and "rise agrees" in line and "drop no evidence either way" in line, line
+    assert line.endswith("-> **no evidence either way**"), line
+
+
 def test_seed000_report_table1_and_equal_vulnerability_verdict(raw_params):
     study = st.load_study("seed000", ROOT)
     g = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed000_files(0.55, 0.56))})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ticketleak import layout
+from ticketleak import layout, stats
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_ref, fmt_sd, table
 from ticketleak_studies.gathered import RunData
@@ -128,8 +128,9 @@ def _rise_then_drop(rep: Report, r: RunData, attack: str) -> str:
     rise = judge(peak["accuracy"], first["accuracy"], metric_sd(peak, "accuracy", r.eval_n), metric_sd(first, "accuracy", r.eval_n), "higher")[0]
     drop = judge(last["accuracy"], peak["accuracy"], metric_sd(last, "accuracy", r.eval_n), metric_sd(peak, "accuracy", r.eval_n), "lower")[0]
     interior = 0 < peak_i < len(points) - 1
-    word = "agrees" if interior and rise == "agrees" and drop == "agrees" else (
-        "inside the spread (no evidence either way)" if "inside" in rise or "inside" in drop else "disagrees")
+    # both parts must hold; either part contradicted contradicts the claim; otherwise nothing is shown
+    word = (stats.AGREES if interior and rise == stats.AGREES and drop == stats.AGREES
+            else stats.DISAGREES if stats.DISAGREES in (rise, drop) else stats.NO_EVIDENCE)
     return (f"- {claim} ({rep.source('sparsity')}): ours peak {peak['accuracy']:.3f} at sparsity {layout.parse_level(points[peak_i][0])[1]:g} "
             f"(dense {first['accuracy']:.3f}: rise {rise}; highest sparsity {last['accuracy']:.3f}: drop {drop}) -> **{word}**")
 
