@@ -592,6 +592,27 @@ def test_seed002_best_baseline_is_the_cross_fitted_one_when_the_run_recorded_it(
     assert "picked on the evaluation set (optimistic" in text
 
 
+def test_study_verdicts_leave_out_models_below_the_utility_floor(raw_params):
+    """A pruned model at chance on one training seed (its mean is above the floor) is left out of
+    every seed's comparisons alike, and a line names it."""
+    study = st.load_study("seed002", ROOT)
+    per_seed = []
+    for k in range(3):
+        files = {}
+        for level in ("dense", "finetune_l1-0.5", "finetune_l1-0.9"):
+            test_acc = 0.10 if (k == 1 and level == "finetune_l1-0.9") else 0.9
+            target = {"train_acc": 1.0, "test_acc": test_acc, "sparsity": 0.5, "parameters": 1000}
+            acc = 0.55 if level == "dense" else 0.60
+            files[f"results/none/{level}.json"] = {"target": target, "attacks": {"none": {"loss_global": _m(acc)}}}
+        per_seed.append(files)
+    g = _gathered(study, {("digits", "methods"): _seeded_source(study, "digits", "methods", raw_params, per_seed)})
+    text = st.render_report(g)[0]
+    tally = _verdict(text, "finetune_l1: pruned models are more vulnerable than the dense one")
+    assert "1 of 1 comparisons agree" in tally, tally  # 0.9 is left out; 0.5 agrees (+0.05 on every seed)
+    assert ("Left out of the verdicts (`methods`: test accuracy below 1.5 x chance = 0.150 for 10 classes on at least one "
+            "training seed, the lowest in brackets; too poor a model for its leakage to say anything): none finetune_l1-0.9 (0.100).") in text
+
+
 def test_posterior_gaps():
 
     logits = np.log(np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.5, 0.5]]))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ticketleak import layout
-from ticketleak.report import mean_over_seeds
+from ticketleak.report import UTILITY_FLOOR, mean_over_seeds
 from ticketleak.registry import DATASETS
 from ticketleak_studies.commands import exp_name
 from ticketleak_studies.presets import Study, StudyError, get_dotted
@@ -124,6 +124,23 @@ class RunData:
         # CIFAR-10 JPEG copy under the study's dataset name cifar10
         known = dataset_classes(self.p("data.name"))
         return known if known is not None else dataset_classes(self.dataset)
+
+    def below_floor(self, defense: str, level: str) -> float | None:
+        """The lowest test accuracy of this target over every training seed of the run when it is
+        below ``UTILITY_FLOOR`` x chance (too poor a model for its leakage to mean anything), else
+        None. Decided on all the run's seeds in every view, so that a one-seed view (the verdicts'
+        per-seed pass) leaves out exactly what the mean view does."""
+        k = self.num_classes
+        if not k:
+            return None
+        accs = []
+        for seed in self.p("seeds") or [0]:
+            view = RunData(self.dataset, self.run, self.exp, self.source, self.wall_s, self._cache, seed)
+            acc = (view.target(defense, level) or {}).get("test_acc")
+            if acc is not None:
+                accs.append(acc)
+        low = min(accs) if accs else None
+        return low if low is not None and low < UTILITY_FLOOR / k else None
 
     def levels(self) -> list[str]:
         """Dense, then every ``<method>-<sparsity>`` of this run's params."""

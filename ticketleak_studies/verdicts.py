@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -160,3 +160,18 @@ def tally_line(claim: str, source: str, words: list[str], expect_word: str = sta
     word = stats.AGREES if agree > len(words) / 2 else stats.DISAGREES if against > len(words) / 2 else "mixed or no evidence either way"
     return (f"- {claim} ({source}): {agree} of {len(words)} comparisons agree, {none} no evidence either way, "
             f"{against} disagree (not independent comparisons: they share their training seeds and evaluation samples) -> **{word}**")
+
+
+def floor_line(r, cells: Iterable[tuple[str, str]]) -> list[str]:
+    """The line saying which of ``cells`` ((defense, level) of run ``r``) are left out of the
+    verdicts for a test accuracy below the utility floor; [] when none is."""
+    from ticketleak.report import UTILITY_FLOOR
+
+    low = {cell: acc for cell in dict.fromkeys(cells) if (acc := r.below_floor(*cell)) is not None}
+    if not low:
+        return []
+    k = r.num_classes
+    left = ", ".join(f"{d} {lv} ({acc:.3f})" for (d, lv), acc in low.items())
+    return [f"Left out of the verdicts (`{r.run}`: test accuracy below {UTILITY_FLOOR:g} x chance = {UTILITY_FLOOR / k:.3f} "
+            f"for {k} classes on at least one training seed, the lowest in brackets; too poor a model for its leakage to "
+            f"say anything): {left}."]

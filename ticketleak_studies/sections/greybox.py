@@ -12,7 +12,7 @@ from ticketleak import layout
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
 from ticketleak_studies.gathered import RunData
-from ticketleak_studies.verdicts import binomial_sd, verdict_line
+from ticketleak_studies.verdicts import binomial_sd, floor_line, verdict_line
 
 
 def _gb_cells(r: RunData | None, defense: str, level: str = layout.DENSE) -> dict[float, dict]:
@@ -58,9 +58,13 @@ def sections(rep: Report, dataset: str) -> list[str]:
 def _utility(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str]:
     lines = ["### The target's recipe and L2: train and test accuracy", ""] + rep.seed_setting("utility")
     entries: list[tuple[str, dict]] = [("none", main.target("none", layout.DENSE) or {})]
+    usable, left = {"none": main.below_floor("none", layout.DENSE) is None}, floor_line(main, [("none", layout.DENSE)])
     for lam, r in runs.items():
         name = _l2_name(r)
-        entries.append((np.format_float_positional(lam, trim="-"), (r.target(name, layout.DENSE) if name else None) or {}))
+        label = np.format_float_positional(lam, trim="-")
+        entries.append((label, (r.target(name, layout.DENSE) if name else None) or {}))
+        usable[label] = name is not None and r.below_floor(name, layout.DENSE) is None
+        left += floor_line(r, [(name, layout.DENSE)]) if name else []
     rows = []
     for label, t in entries:
         ref = rep.ref("utility", "rows", label) or {}
@@ -71,12 +75,12 @@ def _utility(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str
     base = entries[0][1]
     n = main.eval_n // 2
     for label, t in entries[1:]:
-        if base and t:
+        if base and t and usable["none"] and usable[label]:  # a model at chance has no gap to narrow
             gap_a, gap_b = base["train_acc"] - base["test_acc"], t["train_acc"] - t["test_acc"]
             sd = math.hypot(binomial_sd(base["train_acc"], n) or 0, binomial_sd(base["test_acc"], n) or 0)
             lines.append(verdict_line(f"L2 (lambda {label}) narrows the train-test gap", rep.source("utility"),
                                       f"ours gap {gap_b:+.3f} vs undefended {gap_a:+.3f}", gap_b, gap_a, sd, sd, "lower"))
-    return lines + [""]
+    return lines + left + [""]
 
 
 def _before(rep: Report, main: RunData) -> list[str]:
@@ -132,7 +136,9 @@ def _after(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str]:
         rows.append(row)
     lines += table(header, rows)
     lines.append("")
-    if chosen:
+    r_chosen = runs.get(0.01)
+    left = floor_line(r_chosen, [(_l2_name(r_chosen) or "l2", layout.DENSE)]) if r_chosen is not None else []
+    if chosen and not left:
         accs = [_gb(c, main_sig, "accuracy") for c in chosen.values()]
         accs = [(a, s) for a, s in accs if a is not None]
         if accs:
@@ -147,7 +153,7 @@ def _after(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str]:
                 sdb = float(np.mean([s or 0 for _, s in b]))
                 lines.append(verdict_line("L2 with lambda 1e-2 lowers the attack", rep.source("after"), f"ours after {mean:.3f} vs before {mb:.3f}",
                                           mean, mb, sd, sdb, "lower"))
-    return lines + [""]
+    return lines + left + [""]
 
 
 def _wasserstein(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str]:

@@ -9,7 +9,7 @@ from ticketleak import layout, stats
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_ref, fmt_sd, table
 from ticketleak_studies.gathered import RunData
-from ticketleak_studies.verdicts import binomial_sd, judge, metric_sd, verdict_line
+from ticketleak_studies.verdicts import binomial_sd, floor_line, judge, metric_sd, verdict_line
 
 
 def sections(rep: Report, dataset: str) -> list[str]:
@@ -52,6 +52,9 @@ def _table1(rep: Report, r: RunData, attack: str) -> list[str]:
     lines += table(["model", "attack acc ours (sd)", f"seed ({row_name or '-'})", "diff", "precision ours", "seed", "diff", "AUC ours (sd)"], rows)
     d, t = got[layout.DENSE], got[ticket]
     a, b = (d or {}).get("accuracy"), (t or {}).get("accuracy")
+    left = floor_line(r, [("none", layout.DENSE), ("none", ticket)])
+    if left:
+        return lines + [""] + left + [""]
     lines += ["", verdict_line("lottery tickets are as vulnerable as the dense network", rep.source("table1"),
                                f"ours ticket {fmt(b)} vs dense {fmt(a)}", b, a,
                                metric_sd(t, "accuracy", r.eval_n) if t else None, metric_sd(d, "accuracy", r.eval_n) if d else None, "equal"), ""]
@@ -113,12 +116,19 @@ def _sparsity(rep: Report, runs: list[RunData], attack: str) -> list[str]:
         lines.append(_rise_then_drop(rep, r, attack))
     if len(runs) == 2:
         lines.append(_larger_leaks_more(rep, runs, attack))
+    for r in runs:
+        lines += floor_line(r, [("none", lv) for lv in r.levels()])
     return lines + [""]
+
+
+def _usable(r: RunData) -> list[str]:
+    """The run's levels whose targets clear the utility floor (the others are left out of verdicts)."""
+    return [lv for lv in r.levels() if r.below_floor("none", lv) is None]
 
 
 def _rise_then_drop(rep: Report, r: RunData, attack: str) -> str:
     """Seed 000, Fig. 2: the attack accuracy peaks at an intermediate sparsity, then drops."""
-    points = [(lv, r.attack("none", lv, attack)) for lv in r.levels()]
+    points = [(lv, r.attack("none", lv, attack)) for lv in _usable(r)]
     points = [(lv, m) for lv, m in points if m]
     claim = f"attack accuracy rises with sparsity, then drops at very high sparsity (`{r.run}`)"
     if len(points) < 3:
@@ -136,7 +146,7 @@ def _rise_then_drop(rep: Report, r: RunData, attack: str) -> str:
 
 
 def _mean_attack(r: RunData, attack: str) -> tuple[float | None, float | None]:
-    accs = [m["accuracy"] for m in (r.attack("none", lv, attack) for lv in r.levels()) if m]
+    accs = [m["accuracy"] for m in (r.attack("none", lv, attack) for lv in _usable(r)) if m]
     if not accs:
         return None, None
     mean = float(np.mean(accs))

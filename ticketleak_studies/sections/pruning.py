@@ -7,7 +7,7 @@ from ticketleak import layout
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
 from ticketleak_studies.gathered import RunData
-from ticketleak_studies.verdicts import judge, metric_sd, tally_line, verdict_line
+from ticketleak_studies.verdicts import floor_line, judge, metric_sd, tally_line, verdict_line
 
 
 def _best_baseline(r: RunData, defense: str, level: str, key: str = "nonadaptive") -> tuple[str | None, dict | None]:
@@ -70,7 +70,7 @@ def _methods(rep: Report, r: RunData) -> list[str]:
                      f"{fmt_sd(acc, metric_sd(m, 'accuracy', r.eval_n) if m else None)} {name or ''}", fmt((s or {}).get("accuracy")),
                      fmt_diff(diff(acc, (d or {}).get("accuracy"))) if level != layout.DENSE else "-",
                      fmt_diff(diff((s or {}).get("accuracy"), (d_samia or {}).get("accuracy"))) if level != layout.DENSE else "-"])
-        if level != layout.DENSE and m and d:
+        if level != layout.DENSE and m and d and _usable(r, "none", level):
             method = layout.parse_level(level)[0]
             words.setdefault(method, []).append(judge(m["accuracy"], d["accuracy"], metric_sd(m, "accuracy", r.eval_n), metric_sd(d, "accuracy", r.eval_n), "higher")[0])
     lines += table(["level", "weight sparsity (measured)", "filters / channels removed", "test acc", "train-test gap", "best baseline attack acc (sd)", "SAMIA acc",
@@ -79,7 +79,13 @@ def _methods(rep: Report, r: RunData) -> list[str]:
               "Weight sparsity counts zero Conv/Linear weights; slimming zeroes BatchNorm scales instead, so its cut shows as channels removed "
               "(read from the pruning record, a DVC-cached output: '-' where the cache does not hold it).", ""]
     lines += [tally_line(f"{method}: pruned models are more vulnerable than the dense one", rep.source("pruned"), w) for method, w in words.items()]
+    lines += floor_line(r, [("none", lv) for lv in r.levels()])
     return lines + [""]
+
+
+def _usable(r: RunData, defense: str, level: str) -> bool:
+    """Whether a pruned target and its dense model both clear the utility floor on every seed."""
+    return r.below_floor(defense, level) is None and r.below_floor(defense, layout.DENSE) is None
 
 
 def _samia(rep: Report, r: RunData) -> list[str]:
@@ -90,11 +96,11 @@ def _samia(rep: Report, r: RunData) -> list[str]:
         name, m = _best_baseline(r, "none", level, "attacks")
         rows.append([level, fmt_sd((s or {}).get("accuracy"), metric_sd(s, "accuracy", r.eval_n) if s else None), fmt_sd((s or {}).get("auc"), (s or {}).get("auc_std")),
                      f"{fmt((m or {}).get('accuracy'))} {name or ''}", fmt((m or {}).get("auc")), fmt_diff(diff((s or {}).get("accuracy"), (m or {}).get("accuracy")))])
-        if s and m and level != layout.DENSE:
+        if s and m and level != layout.DENSE and _usable(r, "none", level):
             words.append(judge(s["accuracy"], m["accuracy"], metric_sd(s, "accuracy", r.eval_n), metric_sd(m, "accuracy", r.eval_n), "higher")[0])
     lines += table(["level", "SAMIA acc (sd)", "SAMIA AUC (sd)", "best baseline acc", "its AUC", "SAMIA - baseline (acc)"], rows)
-    lines += ["", _baseline_note(r), tally_line("SAMIA beats the best baseline attack on pruned models", rep.source("samia"), words), ""]
-    return lines
+    lines += ["", _baseline_note(r), tally_line("SAMIA beats the best baseline attack on pruned models", rep.source("samia"), words)]
+    return lines + floor_line(r, [("none", lv) for lv in r.levels()]) + [""]
 
 
 def _defenses(rep: Report, r: RunData) -> list[str]:
@@ -110,7 +116,7 @@ def _defenses(rep: Report, r: RunData) -> list[str]:
             _, na = _best_baseline(r, defense, level) if defense != "none" else (None, adaptive)
             s = r.samia(defense, level)
             na_acc = (na or {}).get("accuracy")
-            if level != layout.DENSE:
+            if level != layout.DENSE and _usable(r, defense, level):
                 nonadaptive[defense] = na
             is_ppb = defense == ppb and level != layout.DENSE  # the seed's figure is of pruned models
             rows.append([_defense_label(r, defense, ppb), level, fmt(t.get("test_acc")), fmt((adaptive or {}).get("accuracy")), fmt(na_acc), fmt((s or {}).get("accuracy")),
@@ -128,6 +134,7 @@ def _defenses(rep: Report, r: RunData) -> list[str]:
             lines.append(verdict_line("PPB protects better than the other defenses (non-adaptive, pruned)", rep.source("ppb"),
                                       f"ours PPB {m['accuracy']:.3f} vs best other ({best}) {others[best]['accuracy']:.3f}",
                                       m["accuracy"], others[best]["accuracy"], metric_sd(m, "accuracy", r.eval_n), metric_sd(others[best], "accuracy", r.eval_n), "lower"))
+    lines += floor_line(r, [(d, lv) for d in r.p("defense.train", []) or [] for lv in [layout.DENSE, *pruned]])
     return lines + [""]
 
 
@@ -200,8 +207,9 @@ def _blind(rep: Report, r: RunData) -> list[str]:
         other = row.get("other_methods_mean")
         rows.append([level, fmt(row["matching"]), fmt(row["dense_shadows"]), fmt(other)])
         sd = (r.attack("none", level, "shokri_sorted") or {}).get("auc_std")
-        if other is not None:
+        if other is not None and r.below_floor("none", level) is None:
             words.append(judge(other, 0.5, sd, 0.0, "higher")[0])
     lines += table(["target", "matching shadows", "dense shadows", "other methods' shadows (mean)"], rows)
-    lines += ["", tally_line("the attack succeeds (AUC above 0.5) without knowing the pruning method", rep.source("blind"), words), ""]
+    lines += ["", tally_line("the attack succeeds (AUC above 0.5) without knowing the pruning method", rep.source("blind"), words)]
+    lines += floor_line(r, [("none", lv) for lv in blind]) + [""]
     return lines
