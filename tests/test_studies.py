@@ -466,6 +466,24 @@ def test_seed000_rise_then_drop_without_a_clear_drop_is_no_evidence(raw_params):
     assert line.endswith("-> **no evidence either way**"), line
 
 
+def test_seed000_peak_is_chosen_on_the_other_seeds(raw_params):
+    """Each seed's noise spike at a different sparsity would each be its own peak (+0.1 over dense
+    on every seed: "agrees"); chosen on the other seeds, the peak shows no rise at all."""
+    study = st.load_study("seed000", ROOT)
+    per_seed = []
+    for spike in ("lth_oneshot-0.2", "lth_oneshot-0.5", "lth_oneshot-0.8"):
+        files = _seed000_files(0.50, 0.50)
+        for level in ("dense", "lth_oneshot-0.2", "lth_oneshot-0.5", "lth_oneshot-0.8", "lth_oneshot-0.9", "lth_oneshot-0.95"):
+            rec = files[f"results/none/{level}.json"]
+            acc = 0.60 if level == spike else 0.50
+            files[f"results/none/{level}.json"] = {**rec, "attacks": {"none": {**rec["attacks"]["none"], "shokri_sorted": _m(acc)}}}
+        per_seed.append(files)
+    g = _gathered(study, {("digits", "base"): _seeded_source(study, "digits", "base", raw_params, per_seed)})
+    line = _verdict(st.render_report(g)[0], "attack accuracy rises with sparsity, then drops at very high sparsity (`base`)")
+    assert "rise disagrees" in line and "each seed's peak chosen on the other seeds" in line, line
+    assert line.endswith("-> **disagrees**"), line
+
+
 def test_seed000_report_table1_and_equal_vulnerability_verdict(raw_params):
     study = st.load_study("seed000", ROOT)
     g = _gathered(study, {("digits", "base"): _source(study, "digits", "base", raw_params, _seed000_files(0.55, 0.56))})

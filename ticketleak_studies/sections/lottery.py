@@ -127,22 +127,34 @@ def _usable(r: RunData) -> list[str]:
 
 
 def _rise_then_drop(rep: Report, r: RunData, attack: str) -> str:
-    """Seed 000, Fig. 2: the attack accuracy peaks at an intermediate sparsity, then drops."""
-    points = [(lv, r.attack("none", lv, attack)) for lv in _usable(r)]
-    points = [(lv, m) for lv, m in points if m]
+    """Seed 000, Fig. 2: the attack accuracy peaks at an intermediate sparsity, then drops.
+
+    The peak is a best of several levels, so it is cross-fitted over training seeds: each seed's
+    rise and drop are measured at the level that peaks on the mean of the other seeds (the shown
+    peak is the one on all seeds' mean)."""
+    levels = [lv for lv in _usable(r) if r.attack("none", lv, attack)]
     claim = f"attack accuracy rises with sparsity, then drops at very high sparsity (`{r.run}`)"
-    if len(points) < 3:
+    if len(levels) < 3:
         return f"- {claim} ({rep.source('sparsity')}): not measured"
-    peak_i = max(range(len(points)), key=lambda i: points[i][1]["accuracy"])
-    peak, first, last = points[peak_i][1], points[0][1], points[-1][1]
+    all_seeds = list(r.p("seeds") or [0])
+    others = [k for k in all_seeds if k != r.only_seed] if r.only_seed is not None and len(all_seeds) > 1 else all_seeds
+    views = [RunData(r.dataset, r.run, r.exp, r.source, r.wall_s, r._cache, k) for k in others]
+
+    def chosen_on(lv: str) -> float:
+        accs = [m["accuracy"] for m in (v.attack("none", lv, attack) for v in views) if m]
+        return float(np.mean(accs)) if accs else -1.0
+
+    peak_i = max(range(len(levels)), key=lambda i: chosen_on(levels[i]))
+    peak, first, last = (r.attack("none", levels[i], attack) for i in (peak_i, 0, -1))
     rise = judge(peak["accuracy"], first["accuracy"], metric_sd(peak, "accuracy", r.eval_n), metric_sd(first, "accuracy", r.eval_n), "higher")[0]
     drop = judge(last["accuracy"], peak["accuracy"], metric_sd(last, "accuracy", r.eval_n), metric_sd(peak, "accuracy", r.eval_n), "lower")[0]
-    interior = 0 < peak_i < len(points) - 1
+    interior = 0 < peak_i < len(levels) - 1
     # both parts must hold; either part contradicted contradicts the claim; otherwise nothing is shown
     word = (stats.AGREES if interior and rise == stats.AGREES and drop == stats.AGREES
             else stats.DISAGREES if stats.DISAGREES in (rise, drop) else stats.NO_EVIDENCE)
-    return (f"- {claim} ({rep.source('sparsity')}): ours peak {peak['accuracy']:.3f} at sparsity {layout.parse_level(points[peak_i][0])[1]:g} "
-            f"(dense {first['accuracy']:.3f}: rise {rise}; highest sparsity {last['accuracy']:.3f}: drop {drop}) -> **{word}**")
+    return (f"- {claim} ({rep.source('sparsity')}): ours peak {peak['accuracy']:.3f} at sparsity {layout.parse_level(levels[peak_i])[1]:g} "
+            f"(dense {first['accuracy']:.3f}: rise {rise}; highest sparsity {last['accuracy']:.3f}: drop {drop}; each seed's peak "
+            f"chosen on the other seeds) -> **{word}**")
 
 
 def _mean_attack(r: RunData, attack: str) -> tuple[float | None, float | None]:
