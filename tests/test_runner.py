@@ -313,3 +313,41 @@ def test_a_preloaded_stage_that_fails_silently_is_run_as_a_new_process(tmp_path:
     log.unlink()
     assert runner.execute([f"python {script.name}"], str(tmp_path), env, str(log))[0] == 2  # it spoke: not rerun
     assert log.read_text() == "real error\n"
+
+
+def test_dvc_lock_is_written_less_often_as_writing_it_grows_slow(monkeypatch) -> None:
+    """DVC rewrites the whole dvc.lock each time, so a large grid's lock takes seconds to write:
+    the runner then waits ten times as long as the last write took before the next one."""
+    from types import SimpleNamespace
+
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    writes = []
+
+    def slow_dump(lockfile, stages):
+        writes.append(len(stages))
+        clock[0] += 5.0  # one write of the lock takes 5 s
+
+    class Stage(SimpleNamespace):
+        __hash__ = object.__hash__
+
+    run = runner.Run.__new__(runner.Run)
+    lock = Stage(_lockfile="dvc.lock")
+    run.plan = [Stage(dvcfile=lock) for _ in range(4)]
+    run.finished, run.written = {}, 0
+    run.last_flush, run.flush_every = clock[0], runner.FLUSH_SECONDS
+    run._dump = slow_dump
+    run.finished[run.plan[0]] = True
+    clock[0] += runner.FLUSH_SECONDS
+    run.flush()
+    assert writes == [1] and run.flush_every == pytest.approx(5.0 / runner.FLUSH_SHARE)  # 50 s, not 20
+    run.finished[run.plan[1]] = True
+    clock[0] += 30.0
+    run.flush()
+    assert writes == [1]  # 30 s after a 5 s write: not yet
+    clock[0] += 20.0
+    run.flush()
+    assert writes == [1, 1]
+    run.finished[run.plan[2]] = True
+    run.flush(force=True)  # the end of the run always writes
+    assert writes == [1, 1, 1]

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 LOGS = Path(".dvc") / "tmp" / "ticketleak-runs"
 TAIL_LINES = 20
-FLUSH_SECONDS = 20.0  # how often finished stages are written to dvc.lock (and always at the end)
+FLUSH_SECONDS = 20.0  # how often finished stages are written to dvc.lock at most (and always at the end)
+FLUSH_SHARE = 0.1  # ...and never so often that writing it takes more than this share of the run:
+#   DVC rewrites the whole lock each time (a round-trip parse of it, about 10 s at 450 stages)
 
 
 class RunnerError(Exception):
@@ -261,6 +263,7 @@ class Run:
         self.finished: dict[Stage, bool] = {}  # stage -> whether it must be written to dvc.lock
         self.written = 0  # plan[:written] are finished and, where they ran, in dvc.lock
         self.last_flush = time.monotonic()
+        self.flush_every = FLUSH_SECONDS  # grows with the time one write of dvc.lock takes
         self.outcome = Outcome()
         self.futures: dict[Any, Stage] = {}
         self.started: set[Stage] = set()
@@ -331,7 +334,7 @@ class Run:
 
     def flush(self, force: bool = False) -> None:
         """Write the finished stages that open the plan to dvc.lock, in the plan's order."""
-        if not force and time.monotonic() - self.last_flush < FLUSH_SECONDS:
+        if not force and time.monotonic() - self.last_flush < self.flush_every:
             return
         end = self.written
         while end < len(self.plan) and self.plan[end] in self.finished:
@@ -340,10 +343,13 @@ class Run:
         for stage in self.plan[self.written:end]:
             if self.finished[stage]:
                 by_file.setdefault(stage.dvcfile, []).append(stage)
+        start = time.monotonic()
         for dvcfile, stages in by_file.items():
             self._dump(dvcfile._lockfile, stages)
         self.written = end
         self.last_flush = time.monotonic()
+        if by_file:  # a killed run loses no work by this: the run cache restores what finished
+            self.flush_every = max(FLUSH_SECONDS, (self.last_flush - start) / FLUSH_SHARE)
 
     def _dump(self, lockfile: Any, stages: list[Stage]) -> None:
         """``Lockfile.dump_stages``, into a copy that then replaces the lock: stage commands read
