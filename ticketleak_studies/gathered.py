@@ -68,6 +68,11 @@ class RunData:
         """This run as if it had trained training seed ``seed`` only (sharing the files read)."""
         if seed not in self.seeds:
             raise ValueError(f"{self.exp}: no training seed {seed} (it has {self.seeds})")
+        return self.seed_view(seed)
+
+    def seed_view(self, seed: int) -> RunData:
+        """This run at training seed ``seed``, from any view (a one-seed view included): what the
+        verdicts' per-seed pass uses to look at the run's other seeds."""
         return RunData(self.dataset, self.run, self.exp, self.source, self.wall_s, self._cache, seed)
 
     def _path(self, path) -> str:
@@ -135,8 +140,7 @@ class RunData:
             return None
         accs = []
         for seed in self.p("seeds") or [0]:
-            view = RunData(self.dataset, self.run, self.exp, self.source, self.wall_s, self._cache, seed)
-            acc = (view.target(defense, level) or {}).get("test_acc")
+            acc = (self.seed_view(seed).target(defense, level) or {}).get("test_acc")
             if acc is not None:
                 accs.append(acc)
         low = min(accs) if accs else None

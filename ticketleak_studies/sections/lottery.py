@@ -138,7 +138,7 @@ def _rise_then_drop(rep: Report, r: RunData, attack: str) -> str:
         return f"- {claim} ({rep.source('sparsity')}): not measured"
     all_seeds = list(r.p("seeds") or [0])
     others = [k for k in all_seeds if k != r.only_seed] if r.only_seed is not None and len(all_seeds) > 1 else all_seeds
-    views = [RunData(r.dataset, r.run, r.exp, r.source, r.wall_s, r._cache, k) for k in others]
+    views = [r.seed_view(k) for k in others]
 
     def chosen_on(lv: str) -> float:
         accs = [m["accuracy"] for m in (v.attack("none", lv, attack) for v in views) if m]
