@@ -712,6 +712,34 @@ def test_seed002_gaps_are_means_over_seeds_judged_within_a_share_of_the_dense_ga
     assert "over 3 training seeds" in line and line.endswith("-> **disagrees**"), line  # +0.01 is within 0.05
 
 
+def _blind_transfer(matching_acc, blind_acc):
+    """A transfer record of dense and two methods at 0.5: every source gives the same AUC (0.58,
+    the ranking), the threshold from the matching shadows ``matching_acc``, any other ``blind_acc``."""
+    levels = ["dense", "finetune_l1-0.5", "filter_l1-0.5"]
+    cell = lambda s, t: {"accuracy": matching_acc if s == t else blind_acc, "auc": 0.58}  # noqa: E731
+    return {"results/none/transfer.json": {
+        "levels": levels, "blind": {},
+        "matrix": {"shokri_sorted": {s: {t: cell(s, t) for t in levels} for s in levels},
+                   "loss_global": {s: {t: {"accuracy": 0.55, "auc": 0.57} for t in levels} for s in levels}}}}
+
+
+def test_seed002_blind_attacker_is_judged_on_its_calibrated_accuracy_too(raw_params):
+    """Shadows of another pruning method leave the AUC (a ranking) unchanged; what they change is the
+    shadow-calibrated threshold. The report shows both, and judges what not knowing the method costs."""
+    study = st.load_study("seed002", ROOT)
+    per_seed = [_blind_transfer(0.60 + d, 0.50 + d) for d in (0.0, 0.005, -0.005)]
+    g = _gathered(study, {("digits", "methods"): _seeded_source(study, "digits", "methods", raw_params, per_seed)})
+    text = st.render_report(g)[0]
+    assert "| finetune_l1-0.5 | 0.580 | 0.580 | 0.580 | 0.600 | 0.500 | 0.500 |" in text
+    assert "The three AUC columns differ by at most 0.000 and from the loss attack's AUC, which no shadow model changes, by at most 0.010" in text
+    assert _verdict(text, "the attack succeeds (AUC above 0.5) without knowing").endswith("2 of 2 comparisons agree, 0 no evidence either way, "
+                                                                                          "0 disagree (not independent comparisons: they share "
+                                                                                          "their training seeds and evaluation samples) -> **agrees**")
+    # at chance with other methods' shadows: within the margin of 0.5 on every seed
+    assert _verdict(text, "the attack succeeds (balanced accuracy above 0.5").endswith("-> **disagrees**")
+    assert _verdict(text, "knowing the pruning method helps the attacker").endswith("-> **agrees**")
+
+
 def test_report_keeps_runs_it_was_written_from_unless_told(tmp_path, raw_params, monkeypatch):
     """A report written from a run is not rewritten with that run "not found" (a clone has no
     experiment refs): one line, the file untouched; --allow-missing writes it anyway."""
