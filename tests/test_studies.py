@@ -732,9 +732,9 @@ def test_seed002_blind_attacker_is_judged_on_its_calibrated_accuracy_too(raw_par
     text = st.render_report(g)[0]
     assert "| finetune_l1-0.5 | 0.580 | 0.580 | 0.580 | 0.600 | 0.500 | 0.500 |" in text
     assert "The three AUC columns differ by at most 0.000 and from the loss attack's AUC, which no shadow model changes, by at most 0.010" in text
-    assert _verdict(text, "the attack succeeds (AUC above 0.5) without knowing").endswith("2 of 2 comparisons agree, 0 no evidence either way, "
-                                                                                          "0 disagree (not independent comparisons: they share "
-                                                                                          "their training seeds and evaluation samples) -> **agrees**")
+    assert _verdict(text, "the attack succeeds (AUC above 0.5) without knowing").endswith(
+        "2 of 2 comparisons agree, 0 no evidence either way, 0 disagree (not independent: all 2 rest on the same 3 training seeds "
+        "and evaluation samples) -> **agrees**")
     # at chance with other methods' shadows: within the margin of 0.5 on every seed
     assert _verdict(text, "the attack succeeds (balanced accuracy above 0.5").endswith("-> **disagrees**")
     assert _verdict(text, "knowing the pruning method helps the attacker").endswith("-> **agrees**")

@@ -148,18 +148,21 @@ def verdict_line(claim: str, source: str, ours: str, a: float | None, b: float |
             f"over {v.n_seeds} training seeds (margin {v.margin:.3g}{margin_note}{tost}; one seed's 2 sd = {j.spread:.3f}) -> **{j.word}**")
 
 
-def tally_line(claim: str, source: str, words: list[str], expect_word: str = stats.AGREES) -> str:
+def tally_line(claim: str, source: str, words: list[str], seeds: int, expect_word: str = stats.AGREES) -> str:
     """A verdict over several comparisons: how many agree, give no evidence either way, or
     disagree. Comparisons sharing a baseline (several levels against one dense model) are not
-    independent: the count is not that many confirmations."""
+    independent: the count is not that many confirmations, and the line says how many training
+    seeds (``seeds``, the independent replicates) they all rest on."""
     if not words:
         return f"- {claim} ({source}): {NOT_MEASURED}"
     agree = sum(w == expect_word for w in words)
     against = sum(w == stats.DISAGREES for w in words)
     none = len(words) - agree - against
     word = stats.AGREES if agree > len(words) / 2 else stats.DISAGREES if against > len(words) / 2 else "mixed or no evidence either way"
+    rests = (f"not independent: all {len(words)} rest on the same {seeds} training seed{'s' if seeds != 1 else ''} "
+             "and evaluation samples") if len(words) > 1 else f"resting on {seeds} training seed{'s' if seeds != 1 else ''}"
     return (f"- {claim} ({source}): {agree} of {len(words)} comparisons agree, {none} no evidence either way, "
-            f"{against} disagree (not independent comparisons: they share their training seeds and evaluation samples) -> **{word}**")
+            f"{against} disagree ({rests}) -> **{word}**")
 
 
 def floor_line(r, cells: Iterable[tuple[str, str]]) -> list[str]:

@@ -78,7 +78,7 @@ def _methods(rep: Report, r: RunData) -> list[str]:
     lines += ["", f"Seed: {rep.ref('pruned', 'claim')} (no numbers in the seed text). {_baseline_note(r)}",
               "Weight sparsity counts zero Conv/Linear weights; slimming zeroes BatchNorm scales instead, so its cut shows as channels removed "
               "(read from the pruning record, a DVC-cached output: '-' where the cache does not hold it).", ""]
-    lines += [tally_line(f"{method}: pruned models are more vulnerable than the dense one", rep.source("pruned"), w) for method, w in words.items()]
+    lines += [tally_line(f"{method}: pruned models are more vulnerable than the dense one", rep.source("pruned"), w, len(r.seeds)) for method, w in words.items()]
     lines += floor_line(r, [("none", lv) for lv in r.levels()])
     return lines + [""]
 
@@ -99,7 +99,7 @@ def _samia(rep: Report, r: RunData) -> list[str]:
         if s and m and level != layout.DENSE and _usable(r, "none", level):
             words.append(judge(s["accuracy"], m["accuracy"], metric_sd(s, "accuracy", r.eval_n), metric_sd(m, "accuracy", r.eval_n), "higher")[0])
     lines += table(["level", "SAMIA acc (sd)", "SAMIA AUC (sd)", "best baseline acc", "its AUC", "SAMIA - baseline (acc)"], rows)
-    lines += ["", _baseline_note(r), tally_line("SAMIA beats the best baseline attack on pruned models", rep.source("samia"), words)]
+    lines += ["", _baseline_note(r), tally_line("SAMIA beats the best baseline attack on pruned models", rep.source("samia"), words, len(r.seeds))]
     return lines + floor_line(r, [("none", lv) for lv in r.levels()]) + [""]
 
 
@@ -243,10 +243,10 @@ def _blind(rep: Report, r: RunData) -> list[str]:
     lines += ["", (f"The AUC ranks the evaluation samples and needs no threshold. The three AUC columns differ by at most {spread:.3f}"
                    f"{near_loss}. What the attacker's shadows change is the decision threshold, calibrated on those shadows: the "
                    "balanced-accuracy columns show what not knowing the method costs."), ""]
-    lines += [tally_line("the attack succeeds (AUC above 0.5) without knowing the pruning method", rep.source("blind"), auc_words),
+    lines += [tally_line("the attack succeeds (AUC above 0.5) without knowing the pruning method", rep.source("blind"), auc_words, len(r.seeds)),
               tally_line("the attack succeeds (balanced accuracy above 0.5, shadow-calibrated threshold) without knowing the pruning method",
-                         rep.source("blind"), acc_words),
+                         rep.source("blind"), acc_words, len(r.seeds)),
               tally_line("knowing the pruning method helps the attacker (balanced accuracy, matching vs other methods' shadows)",
-                         "our check, not a claim of the seed", cost_words)]
+                         "our check, not a claim of the seed", cost_words, len(r.seeds))]
     lines += floor_line(r, [("none", lv) for lv in levels]) + [""]
     return lines
