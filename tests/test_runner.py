@@ -5,6 +5,7 @@ dependents; a killed run completes when started again; bad input is one line."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -138,9 +139,11 @@ def test_only_changed_stages_run_and_run_cache_restores(serial: Path, tmp_path: 
     assert _files(root) == _files(serial)
     shutil.rmtree(root / "out")
     (root / "out").mkdir()
-    proc = _parallel(root)
+    proc = _parallel(root, "--summary", str(tmp_path / "stages.json"))
     assert "Running stage" not in proc.stdout and "9 restored from the run cache" in proc.stdout
     assert _files(root) == _files(serial)
+    summary = json.loads((tmp_path / "stages.json").read_text())  # what `study run -j` records beside a wall time
+    assert (summary["ran"], summary["restored"], summary["unchanged"]) == (0, 9, 0)
 
 
 def test_a_failed_stage_stops_only_its_dependents(serial: Path, tmp_path: Path) -> None:

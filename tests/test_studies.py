@@ -812,6 +812,8 @@ def test_run_with_jobs_sets_params_then_runs_the_parallel_runner_and_saves_the_e
         calls.append([Path(cmd[0]).name, *cmd[1:]])
         if cmd[1] == "repro":
             seen.append(yaml.safe_load((tmp_path / "params.yaml").read_text()))
+            Path(cmd[cmd.index("--summary") + 1]).write_text('{"ran": 40, "restored": 39, "unchanged": 0, "command_s": 300.0}')
+            calls[-1][-1] = "SUMMARY"
         return 0
 
     monkeypatch.setattr(subprocess, "call", call)
@@ -819,7 +821,7 @@ def test_run_with_jobs_sets_params_then_runs_the_parallel_runner_and_saves_the_e
     args = SimpleNamespace(study="seed004", dataset="digits", scale="cpu", only=["lam1e-1"], dry_run=False, force=False,
                            allow_dirty_params=False, jobs=2, queue=False)
     cli.cmd_run(args, tmp_path)
-    assert calls == [["ticketleak", "repro", "-j", "2"],
+    assert calls == [["ticketleak", "repro", "-j", "2", "--summary", "SUMMARY"],
                      ["dvc", "exp", "save", "-n", "seed004-digits-lam1e-1", "-I", "results/seed-0/none/lth_oneshot-0.8.json"]]
     (params,) = seen
     assert params["defense"]["variants"]["l2"]["lam"] == 0.1 and params["seeds"] == [0, 1, 2]
@@ -827,6 +829,9 @@ def test_run_with_jobs_sets_params_then_runs_the_parallel_runner_and_saves_the_e
     assert "# training seeds: each trains its own target" in (tmp_path / "params.yaml").read_text()  # comments kept
     log = json.loads((tmp_path / "reports/seed004/runs.json").read_text())
     assert log["seed004-digits-lam1e-1"]["rc"] == 0 and log["seed004-digits-lam1e-1"]["jobs"] == 2
+    # the report says the wall time is not the run's cost from nothing
+    assert log["seed004-digits-lam1e-1"]["stages"]["restored"] == 39
+    assert st.wall_note(log["seed004-digits-lam1e-1"]) == " (40 stages ran, 39 restored from the run cache)"
     monkeypatch.setattr(subprocess, "call", lambda cmd, cwd=None, env=None: 1)
     with pytest.raises(StudyError, match="ticketleak repro / dvc exp save failed for seed004-digits-lam1e-1 \\(exit 1\\)"):
         cli.cmd_run(args, tmp_path)
@@ -850,3 +855,10 @@ def test_new_git_outputs_are_the_untracked_outputs_kept_in_git(tmp_path):
     found = sorted(cli._new_git_outputs(tmp_path))
     assert "results/a.json" in found and "models/.gitignore" in found and "notes.txt" not in found
 
+
+
+def test_wall_note_says_what_a_wall_time_covers():
+    assert st.wall_note({"wall_s": 600.0, "rc": 0}) == ""
+    assert st.wall_note({"wall_s": 600.0, "stages": {"ran": 79, "restored": 0, "unchanged": 0}}) == ""
+    rerun = {"wall_s": 5244.4, "rerun": {"wall_s": 1427.5, "what": "to record X", "stages": {"ran": 63, "restored": 159}}}
+    assert st.wall_note(rerun) == " (rerun later in 23m48s to record X: 63 stages ran, 159 restored from the run cache)"

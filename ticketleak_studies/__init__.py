@@ -21,7 +21,7 @@ The names below are the ones the CLI and the tests use; everything else is in it
 
 from ticketleak_studies.commands import Command, build_commands, hydra_value
 from ticketleak_studies.formatting import diff, duration
-from ticketleak_studies.gathered import gather, posterior_gaps
+from ticketleak_studies.gathered import gather, posterior_gaps, wall_note
 from ticketleak_studies.presets import (
     SCALES,
     Study,
@@ -63,5 +63,5 @@ __all__ = [
     "check_key", "check_study", "clean_baseline", "diff", "duration", "dvc_executable", "exp_show_json",
     "exp_sources", "figure_dir", "found_in", "gather", "git_params", "hydra_value", "judge", "load_study", "parse_exp_show",
     "posterior_gaps", "read_runs_log", "render_report", "report_path", "resolve", "runs_log_path",
-    "save_inputs", "stray_keys", "study_keys", "write_report",
+    "save_inputs", "stray_keys", "study_keys", "wall_note", "write_report",
 ]

@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -222,12 +223,13 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
         print(f"[study {study.name} {args.dataset}] {i}/{len(commands)}: run '{c.run}' as experiment {c.exp}", flush=True)
         print(f"  {c.shell(force=args.force)}", flush=True)
         start = time.monotonic()
+        stages = None
         if args.jobs:
-            rc = _run_parallel(c, root, env, args.jobs, args.force)
+            rc, stages = _run_parallel(c, root, env, args.jobs, args.force)
         else:
             rc = subprocess.call(c.argv(studies.dvc_executable(), force=args.force), cwd=root, env=env)
         wall = time.monotonic() - start
-        _log_run(log_path, c, rc, wall, args.jobs)
+        _log_run(log_path, c, rc, wall, args.jobs, stages)
         if rc != 0:
             raise StudyError(
                 f"{'ticketleak repro / dvc exp save' if args.jobs else 'dvc exp run'} failed for {c.exp} (exit {rc}) after "
@@ -239,10 +241,11 @@ def cmd_run(args: argparse.Namespace, root: Path) -> None:
           f"report: {PROG} report {study.name}{' --scale paper' if args.scale == 'paper' else ''}")
 
 
-def _run_parallel(c: studies.Command, root: Path, env: dict[str, str], jobs: int, force: bool) -> int:
+def _run_parallel(c: studies.Command, root: Path, env: dict[str, str], jobs: int, force: bool) -> tuple[int, dict | None]:
     """One experiment through the parallel runner: set its params in params.yaml (comments kept,
     as `dvc exp run -S` does), `ticketleak repro -j N`, then `dvc exp save -n <exp>`, which
-    records the workspace (params, dvc.lock, Git-tracked outputs) as the experiment."""
+    records the workspace (params, dvc.lock, Git-tracked outputs) as the experiment. Returns the
+    exit status and the runner's stage counts (how many ran, were restored, were unchanged)."""
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round trip: comments and key order stay
@@ -258,12 +261,16 @@ def _run_parallel(c: studies.Command, root: Path, env: dict[str, str], jobs: int
     with path.open("w") as f:
         yaml.dump(data, f)
     runner = Path(sys.executable).parent / "ticketleak"
-    rc = subprocess.call([str(runner) if runner.is_file() else "ticketleak", "repro", "-j", str(jobs)], cwd=root, env=env)
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "stages.json"
+        rc = subprocess.call([str(runner) if runner.is_file() else "ticketleak", "repro", "-j", str(jobs), "--summary", str(summary)],
+                             cwd=root, env=env)
+        stages = json.loads(summary.read_text()) if summary.is_file() else None
     if rc != 0:
-        return rc
+        return rc, stages
     include = [x for path in _new_git_outputs(root) for x in ("-I", path)]
     return subprocess.call([studies.dvc_executable(), "exp", "save", "-n", c.exp, *(["-f"] if force else []), *include],
-                           cwd=root, env=env)
+                           cwd=root, env=env), stages
 
 
 def _new_git_outputs(root: Path) -> list[str]:
@@ -281,10 +288,12 @@ def _new_git_outputs(root: Path) -> list[str]:
             if Path(p).name == ".gitignore" or any(p == k or p.startswith(k.rstrip("/") + "/") for k in kept)]
 
 
-def _log_run(path: Path, c: studies.Command, rc: int, wall: float, jobs: int | None = None) -> None:
-    """Record one run's wall time and exit status (the report prints the wall time)."""
+def _log_run(path: Path, c: studies.Command, rc: int, wall: float, jobs: int | None = None, stages: dict | None = None) -> None:
+    """Record one run's wall time and exit status (the report prints the wall time), and with the
+    parallel runner how many stages ran and how many were restored from the run cache (a wall
+    time with restored stages is not what the run costs from nothing, and the report says so)."""
     entry = {"wall_s": round(wall, 1), "rc": rc, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": c.shell()}
-    _log_entry(path, c.exp, {**entry, **({"jobs": jobs} if jobs else {})})
+    _log_entry(path, c.exp, {**entry, **({"jobs": jobs} if jobs else {}), **({"stages": stages} if stages else {})})
 
 
 def _log_queued(path: Path, c: studies.Command) -> None:
@@ -321,6 +330,7 @@ def cmd_report(args: argparse.Namespace, root: Path) -> None:
     refs = {} if every_run_overridden else studies.parse_exp_show(studies.exp_show_json(root))
     log = studies.read_runs_log(studies.runs_log_path(study, args.scale, root))
     walls = {name: entry["wall_s"] for name, entry in log.items() if entry.get("rc") == 0}
+    notes = {name: studies.wall_note(entry) for name, entry in log.items() if entry.get("rc") == 0}
     report_dir = studies.report_path(study, args.scale, root).parent / studies.figure_dir(study, args.scale)
     find = studies.exp_sources(root, refs, overrides, report_dir)
     recorders: dict[str, studies.RecordingSource] = {}
@@ -332,7 +342,7 @@ def cmd_report(args: argparse.Namespace, root: Path) -> None:
         recorders[name] = studies.RecordingSource(src)
         return recorders[name]
 
-    gathered = studies.gather(study, args.scale, datasets, recorded, walls)
+    gathered = studies.gather(study, args.scale, datasets, recorded, walls, notes)
     before = studies.report_path(study, args.scale, root)
     lost = sorted(studies.found_in(before) & set(gathered.missing()))
     if lost and not args.allow_missing:

@@ -152,6 +152,8 @@ def cmd_repro(args: argparse.Namespace) -> int:
     root = find_root()
     if args.jobs is not None or args.scheduler or args.no_preload:
         return _parallel_repro(root, args)
+    if args.summary:
+        raise ConsoleError("--summary needs -j N (the parallel runner counts the stages; dvc repro does not)")
     argv = [dvc_executable(), "repro", *args.targets, *args.dvc_args]
     try:
         proc = subprocess.Popen(argv, cwd=root, env=cli.dvc_env())
@@ -180,6 +182,10 @@ def _parallel_repro(root: Path, args: argparse.Namespace) -> int:
         raise ConsoleError(str(exc)) from None
     print(f"{len(outcome.ran)} stage(s) ran, {len(outcome.restored)} restored from the run cache, "
           f"{len(outcome.unchanged)} unchanged")
+    if args.summary:
+        counts = {"ran": len(outcome.ran), "restored": len(outcome.restored), "unchanged": len(outcome.unchanged),
+                  "command_s": round(outcome.command_seconds, 1)}
+        Path(args.summary).write_text(json.dumps(counts) + "\n")
     return 0
 
 
@@ -254,13 +260,15 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = top.add_subparsers(dest="command", metavar="{repro,show,study}", required=True, title="commands")
     p = sub.add_parser("repro", help="run the pipeline (dvc repro) in the repository",
-                       description=REPRO, epilog=REPRO_EXAMPLES, formatter_class=FMT, usage=f"{PROG} repro [-h] [-j N [--scheduler ADDRESS] [--no-preload]] [TARGET ...] [-- DVC_REPRO_ARGS ...]")
+                       description=REPRO, epilog=REPRO_EXAMPLES, formatter_class=FMT, usage=f"{PROG} repro [-h] [-j N [--scheduler ADDRESS] [--no-preload] [--summary FILE]] [TARGET ...] [-- DVC_REPRO_ARGS ...]")
     p.add_argument("targets", nargs="*", metavar="TARGET", help="stages (or dvc.yaml paths) to reproduce; default: all")
     p.add_argument("-j", "--jobs", metavar="N", help="run up to N stages at once on a local Dask cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run the stages on this Dask scheduler's workers instead")
     p.add_argument("--no-preload", action="store_true",
                    help="start every stage command in a new process (default with -j: `python SCRIPT.py` commands "
                         "fork from an interpreter that has imported torch and friends once)")
+    p.add_argument("--summary", metavar="FILE", help="with -j: write how many stages ran, were restored from the run cache "
+                                                     "or were unchanged, and the commands' own seconds, as JSON")
     p.set_defaults(handler=cmd_repro, dvc_args=[])
     p = sub.add_parser("show", help="print the headline table from metrics/summary.json",
                        description=SHOW, epilog=SHOW_EXAMPLES, formatter_class=FMT)

@@ -42,6 +42,7 @@ class RunData:
     wall_s: float | None = None
     _cache: dict = field(default_factory=dict, repr=False)
     only_seed: int | None = None  # a view of one training seed (:meth:`at_seed`)
+    wall_note: str = ""  # what the wall time covers when not every stage ran (restored from the run cache)
 
     def _json(self, path: str) -> Any:
         if path not in self._cache:
@@ -73,7 +74,7 @@ class RunData:
     def seed_view(self, seed: int) -> RunData:
         """This run at training seed ``seed``, from any view (a one-seed view included): what the
         verdicts' per-seed pass uses to look at the run's other seeds."""
-        return RunData(self.dataset, self.run, self.exp, self.source, self.wall_s, self._cache, seed)
+        return RunData(self.dataset, self.run, self.exp, self.source, self.wall_s, self._cache, seed, self.wall_note)
 
     def _path(self, path) -> str:
         """A layout path of a seed, in this run's layout (single-seed runs have no seed-<k>/ folder)."""
@@ -233,10 +234,11 @@ class Gathered:
 
 def gather(
     study: Study, scale: str, datasets: Iterable[str], source_of: Callable[[str, str, str], Source | None],
-    wall_times: Mapping[str, float] | None = None,
+    wall_times: Mapping[str, float] | None = None, wall_notes: Mapping[str, str] | None = None,
 ) -> Gathered:
     """Collect every run of ``study`` at ``scale`` on ``datasets``; ``source_of(dataset, run,
-    exp_name)`` says where its files are (None: not run yet)."""
+    exp_name)`` says where its files are (None: not run yet); ``wall_times`` and ``wall_notes``
+    (from reports/<study>/runs.json, :func:`wall_note`) what each took."""
     runs: dict[tuple[str, str], RunData | None] = {}
     for dataset in datasets:
         if dataset not in study.scales[scale]:
@@ -244,5 +246,28 @@ def gather(
         for run in study.runs_at(scale):
             name = exp_name(study, scale, dataset, run.name)
             src = source_of(dataset, run.name, name)
-            runs[(dataset, run.name)] = None if src is None else RunData(dataset, run.name, name, src, (wall_times or {}).get(name))
+            runs[(dataset, run.name)] = None if src is None else RunData(
+                dataset, run.name, name, src, (wall_times or {}).get(name), wall_note=(wall_notes or {}).get(name, ""))
     return Gathered(study, scale, runs)
+
+
+def wall_note(entry: Mapping[str, Any]) -> str:
+    """What a runs.json entry's wall time covers, for the report: nothing to add when every stage
+    ran; how many stages ran and how many were restored from DVC's run cache otherwise (a wall
+    time that is not the cost of the run from nothing); and a later partial rerun, if recorded."""
+
+    def counts(stages: Mapping[str, Any] | None) -> str:
+        if not stages or not stages.get("restored"):
+            return ""
+        return f"{stages.get('ran', 0)} stages ran, {stages['restored']} restored from the run cache"
+
+    note = counts(entry.get("stages"))
+    rerun = entry.get("rerun")
+    if isinstance(rerun, Mapping) and rerun.get("wall_s") is not None:
+        from ticketleak_studies.formatting import duration
+
+        again = counts(rerun.get("stages"))
+        what = rerun.get("what")
+        later = f"rerun later in {duration(rerun['wall_s'])}{f' {what}' if what else ''}{f': {again}' if again else ''}"
+        note = "; ".join(x for x in (note, later) if x)
+    return f" ({note})" if note else ""

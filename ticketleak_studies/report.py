@@ -42,7 +42,7 @@ def settings_line(r: RunData) -> str:
         + "; spread: accuracy sd binomial over the evaluation set"
         + (f", AUC sd over {boot} bootstrap resamples" if boot else "")
         + f", grey-box sd over {r.p('attack.greybox.repeats')} leak draws",
-        f"wall time {duration(r.wall_s)}",
+        f"wall time {duration(r.wall_s)}{r.wall_note}",
     ]
     return f"- `{r.run}` ({r.source.label}): " + "; ".join(parts)
 
@@ -103,7 +103,7 @@ def _render(gathered: Gathered, figure_dir: str, seed_link: str | None) -> tuple
     for (dataset, run), data in gathered.runs.items():
         about = study.run(run).about
         name = exp_name(study, gathered.scale, dataset, run)
-        rows.append([dataset, f"`{run}`", f"`{name}`", data.source.label if data else "not found", duration(data.wall_s) if data else "-", about])
+        rows.append([dataset, f"`{run}`", f"`{name}`", data.source.label if data else "not found", duration(data.wall_s) + data.wall_note if data else "-", about])
     lines += table(["dataset", "run", "experiment", "read from", "wall time", "what it is for"], rows)
     missing = gathered.missing()
     if missing:
