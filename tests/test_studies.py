@@ -862,3 +862,17 @@ def test_wall_note_says_what_a_wall_time_covers():
     assert st.wall_note({"wall_s": 600.0, "stages": {"ran": 79, "restored": 0, "unchanged": 0}}) == ""
     rerun = {"wall_s": 5244.4, "rerun": {"wall_s": 1427.5, "what": "to record X", "stages": {"ran": 63, "restored": 159}}}
     assert st.wall_note(rerun) == " (rerun later in 23m48s to record X: 63 stages ran, 159 restored from the run cache)"
+
+
+def test_seed004_lists_each_seeds_accuracy_beside_the_means(raw_params):
+    """A seed that trained differently (0.777 train accuracy against 1.0) is visible, not only
+    folded into the mean."""
+    study = st.load_study("seed004", ROOT)
+    target = lambda train, test: {"target": {"train_acc": train, "test_acc": test, "sparsity": 0.0, "parameters": 62006}, "attacks": {"none": {}}}  # noqa: E731
+    per_seed = [{"results/none/greybox.json": _greybox(0.66, 0.5), "results/l2/greybox.json": _greybox(0.51, -0.5),
+                 "results/none/dense.json": target(train, 0.48), "results/l2/dense.json": target(0.47, 0.46)} for train in (1.0, 0.777, 1.0)]
+    g = _gathered(study, {("digits", "lam1e-2"): _seeded_source(study, "digits", "lam1e-2", raw_params, per_seed)})
+    text = st.render_report(g)[0]
+    assert "| undefended | 0.926 | 0.928 |" in text
+    assert ("Per training seed (0, 1, 2), train / test: undefended 1.000 / 0.480, 0.777 / 0.480, 1.000 / 0.480; "
+            "L2 lambda 0.01 0.470 / 0.460, 0.470 / 0.460, 0.470 / 0.460.") in text

@@ -58,11 +58,14 @@ def sections(rep: Report, dataset: str) -> list[str]:
 def _utility(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str]:
     lines = ["### The target's recipe and L2: train and test accuracy", ""] + rep.seed_setting("utility")
     entries: list[tuple[str, dict]] = [("none", main.target("none", layout.DENSE) or {})]
+    models: list[tuple[str, RunData, str]] = [("undefended", main, "none")]  # whose per-seed figures to list
     usable, left = {"none": main.below_floor("none", layout.DENSE) is None}, floor_line(main, [("none", layout.DENSE)])
     for lam, r in runs.items():
         name = _l2_name(r)
         label = np.format_float_positional(lam, trim="-")
         entries.append((label, (r.target(name, layout.DENSE) if name else None) or {}))
+        if name:
+            models.append((f"L2 lambda {label}", r, name))
         usable[label] = name is not None and r.below_floor(name, layout.DENSE) is None
         left += floor_line(r, [(name, layout.DENSE)]) if name else []
     rows = []
@@ -71,7 +74,8 @@ def _utility(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str
         rows.append([f"L2 lambda {label}" if label != "none" else "undefended", fmt(t.get("train_acc")), fmt(ref.get("train_acc")), fmt_diff(diff(t.get("train_acc"), ref.get("train_acc"))),
                      fmt(t.get("test_acc")), fmt(ref.get("test_acc")), fmt_diff(diff(t.get("test_acc"), ref.get("test_acc")))])
     lines += table(["model", "train acc ours", "seed", "diff", "test acc ours", "seed", "diff"], rows)
-    lines.append("")
+    per_seed = _per_seed_accuracy(models)
+    lines += [""] + (per_seed + [""] if per_seed else [])
     base = entries[0][1]
     n = main.eval_n // 2
     for label, t in entries[1:]:
@@ -81,6 +85,18 @@ def _utility(rep: Report, main: RunData, runs: dict[float, RunData]) -> list[str
             lines.append(verdict_line(f"L2 (lambda {label}) narrows the train-test gap", rep.source("utility"),
                                       f"ours gap {gap_b:+.3f} vs undefended {gap_a:+.3f}", gap_b, gap_a, sd, sd, "lower"))
     return lines + left + [""]
+
+
+def _per_seed_accuracy(models: list[tuple[str, RunData, str]]) -> list[str]:
+    """One line giving each model's train / test accuracy on every training seed (the table shows
+    their means, which can hide a seed that trained differently); [] for a single seed."""
+    cells = []
+    for label, r, name in models:
+        if len(r.seeds) < 2:
+            continue
+        per = [r.seed_view(k).target(name, layout.DENSE) or {} for k in r.seeds]
+        cells.append(f"{label} " + ", ".join(f"{fmt(t.get('train_acc'))} / {fmt(t.get('test_acc'))}" for t in per))
+    return [f"Per training seed ({', '.join(map(str, models[0][1].seeds))}), train / test: " + "; ".join(cells) + "."] if cells else []
 
 
 def _before(rep: Report, main: RunData) -> list[str]:
