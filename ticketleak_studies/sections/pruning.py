@@ -200,13 +200,13 @@ def _blind_rows(matrix: dict, level: str) -> dict[str, dict[str, float | None]]:
     """One pruned target's attack with matching shadows, dense shadows and the mean over shadows
     pruned by every other method at the same sparsity: {metric: {column: value}} for the AUC and
     the balanced accuracy of the threshold calibrated on the attacker's own shadows."""
-    method, _, sparsity = level.rpartition("-")
-    others = [s for s in matrix if s not in ("dense", level) and s.endswith(f"-{sparsity}") and s.rpartition("-")[0] != method]
+    method, sparsity = layout.parse_level(level)
+    others = [s for s in matrix if s != layout.DENSE and layout.parse_level(s)[1] == sparsity and layout.parse_level(s)[0] != method]
     out = {}
     for metric in ("auc", "accuracy"):
         out[metric] = {
             "matching": matrix[level][level][metric],
-            "dense": matrix["dense"][level][metric],
+            "dense": matrix[layout.DENSE][level][metric],
             "other": sum(matrix[s][level][metric] for s in others) / len(others) if others else None,
         }
     return out
