@@ -860,6 +860,8 @@ def test_new_git_outputs_are_the_untracked_outputs_kept_in_git(tmp_path):
 def test_wall_note_says_what_a_wall_time_covers():
     assert st.wall_note({"wall_s": 600.0, "rc": 0}) == ""
     assert st.wall_note({"wall_s": 600.0, "stages": {"ran": 79, "restored": 0, "unchanged": 0}}) == ""
+    later = {"wall_s": 1648.2, "stages": {"ran": 35, "restored": 0, "unchanged": 43}}
+    assert st.wall_note(later) == " (35 stages ran, 43 already up to date from an earlier run)"
     rerun = {"wall_s": 5244.4, "rerun": {"wall_s": 1427.5, "what": "to record X", "stages": {"ran": 63, "restored": 159}}}
     assert st.wall_note(rerun) == " (rerun later in 23m48s to record X: 63 stages ran, 159 restored from the run cache)"
 

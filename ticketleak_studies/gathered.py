@@ -253,13 +253,17 @@ def gather(
 
 def wall_note(entry: Mapping[str, Any]) -> str:
     """What a runs.json entry's wall time covers, for the report: nothing to add when every stage
-    ran; how many stages ran and how many were restored from DVC's run cache otherwise (a wall
-    time that is not the cost of the run from nothing); and a later partial rerun, if recorded."""
+    ran; otherwise how many stages ran, how many DVC's run cache restored and how many were up to
+    date already (a wall time that is not the cost of the run from nothing); and a later partial
+    rerun, if recorded."""
 
     def counts(stages: Mapping[str, Any] | None) -> str:
-        if not stages or not stages.get("restored"):
+        if not stages or not (stages.get("restored") or stages.get("unchanged")):
             return ""
-        return f"{stages.get('ran', 0)} stages ran, {stages['restored']} restored from the run cache"
+        parts = [f"{stages.get('ran', 0)} stages ran"]
+        parts += [f"{stages['restored']} restored from the run cache"] if stages.get("restored") else []
+        parts += [f"{stages['unchanged']} already up to date from an earlier run"] if stages.get("unchanged") else []
+        return ", ".join(parts)
 
     note = counts(entry.get("stages"))
     rerun = entry.get("rerun")
