@@ -50,17 +50,19 @@ def transfer_matrix(
     return out
 
 
-def blind_summary(matrix: dict[str, dict[str, dict[str, float]]], method_of: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Per target: the matching attack's AUC, the AUC with dense shadows, and the mean AUC with
-    shadows pruned by every other method at the same sparsity (the attacker does not know it)."""
+def blind_summary(matrix: dict[str, dict[str, dict[str, float]]], method_of: dict[str, str],
+                  metric: str = "auc") -> dict[str, dict[str, float]]:
+    """Per target: the matching attack's ``metric`` (``auc`` or ``accuracy``), the same with dense
+    shadows, and its mean with shadows pruned by every other method at the same sparsity (the
+    attacker does not know it)."""
     out = {}
     for target in matrix:
         if target == "dense":
             continue
         method, sparsity = method_of[target], target.rpartition("-")[2]
         others = [s for s in matrix if s not in ("dense", target) and s.endswith(f"-{sparsity}") and method_of[s] != method]
-        row = {"matching": matrix[target][target]["auc"], "dense_shadows": matrix["dense"][target]["auc"]}
+        row = {"matching": matrix[target][target][metric], "dense_shadows": matrix["dense"][target][metric]}
         if others:
-            row["other_methods_mean"] = float(np.mean([matrix[s][target]["auc"] for s in others]))
+            row["other_methods_mean"] = float(np.mean([matrix[s][target][metric] for s in others]))
         out[target] = row
     return out

@@ -4,6 +4,7 @@ PPB against the other defenses, Fig. 1's confidence and sensitivity gaps, the bl
 from __future__ import annotations
 
 from ticketleak import layout
+from ticketleak.transfer import blind_summary
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
 from ticketleak_studies.gathered import RunData
@@ -196,34 +197,20 @@ def _gaps(rep: Report, r: RunData) -> list[str]:
 GAP_MARGIN = 0.25  # default report.gap_margin: "no wider" means within this share of the dense model's |gap|
 
 
-def _blind_rows(matrix: dict, level: str) -> dict[str, dict[str, float | None]]:
-    """One pruned target's attack with matching shadows, dense shadows and the mean over shadows
-    pruned by every other method at the same sparsity: {metric: {column: value}} for the AUC and
-    the balanced accuracy of the threshold calibrated on the attacker's own shadows."""
-    method, sparsity = layout.parse_level(level)
-    others = [s for s in matrix if s != layout.DENSE and layout.parse_level(s)[1] == sparsity and layout.parse_level(s)[0] != method]
-    out = {}
-    for metric in ("auc", "accuracy"):
-        out[metric] = {
-            "matching": matrix[level][level][metric],
-            "dense": matrix[layout.DENSE][level][metric],
-            "other": sum(matrix[s][level][metric] for s in others) / len(others) if others else None,
-        }
-    return out
-
-
 def _blind(rep: Report, r: RunData) -> list[str]:
     matrices = (r.transfer() or {}).get("matrix") or {}
     matrix, loss = matrices.get("shokri_sorted") or {}, matrices.get("loss_global") or {}
-    levels = [lv for lv in matrix if lv != layout.DENSE and layout.DENSE in matrix]
     lines = ["### The attacker who does not know the pruning method (Shokri MLP)", ""] + rep.seed_setting("blind")
-    if not levels:
+    if layout.DENSE not in matrix:
         return lines + ["No transfer results.", ""]
+    method_of = {lv: layout.parse_level(lv)[0] for lv in matrix}
+    by_auc, by_acc = blind_summary(matrix, method_of, "auc"), blind_summary(matrix, method_of, "accuracy")
+    levels = list(by_auc)
     rows, auc_words, acc_words, cost_words, spread, to_loss = [], [], [], [], 0.0, []
     n = r.eval_n
     for level in levels:
-        b = _blind_rows(matrix, level)
-        auc, acc = b["auc"], b["accuracy"]
+        auc, acc = ({"matching": row["matching"], "dense": row["dense_shadows"], "other": row.get("other_methods_mean")}
+                    for row in (by_auc[level], by_acc[level]))
         rows.append([level, fmt(auc["matching"]), fmt(auc["dense"]), fmt(auc["other"]),
                      fmt(acc["matching"]), fmt(acc["dense"]), fmt(acc["other"])])
         shown = [v for v in auc.values() if v is not None]
