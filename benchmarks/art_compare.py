@@ -28,7 +28,7 @@ import numpy as np
 from ticketleak.attacks import Observed, Scored, shokri_attacks, threshold_attacks
 from ticketleak.greybox import leak_split
 from ticketleak.metrics import attack_metrics
-from ticketleak.store import load_arrays
+from ticketleak.core.store import load_arrays
 from ticketleak.tensors import softmax
 
 

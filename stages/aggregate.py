@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ticketleak import attack_plots, exposure, layout, params, plots, report, store
-from ticketleak.cli import run
+from ticketleak import attack_plots, exposure, plots, report
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import run
 
 PER_CLASS_ATTACKS = ("shokri_sorted", "loss_global")  # plus LiRA online where it runs
 

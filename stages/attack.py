@@ -12,7 +12,8 @@ picked by AUC on one half of the evaluation set and scored on the other, both wa
 results/seed-<k>/<defense>/<level>.json (metrics, kept in Git) and <level>-scores.npz (per-sample scores).
 """
 
-from ticketleak import layout, params, stats, store
+from ticketleak import stats
+from ticketleak.core import layout, params, store
 from ticketleak.attacks import (
     Observed,
     Scored,
@@ -20,7 +21,7 @@ from ticketleak.attacks import (
     shokri_attacks,
     threshold_attacks,
 )
-from ticketleak.cli import defense_level_args, run
+from ticketleak.core.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics, per_class_metrics
 from ticketleak.tensors import softmax
 

@@ -9,8 +9,8 @@ them. One stage per level, not per release: with defense.release empty (as in th
 level's folder is still made (empty), so the attack stage that depends on it can run.
 """
 
-from ticketleak import layout, params, store
-from ticketleak.cli import defense_level_args, run
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import defense_level_args, run
 from ticketleak.defenses import release
 
 

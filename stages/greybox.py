@@ -11,9 +11,9 @@ results/seed-<k>/<defense>/greybox.json: {"seed", "defense", "levels", "sweep": 
 
 import argparse
 
-from ticketleak import layout, params, store
+from ticketleak.core import layout, params, store
 from ticketleak.attacks import Observed
-from ticketleak.cli import add_seed_arg, run
+from ticketleak.core.cli import add_seed_arg, run
 from ticketleak.greybox import greybox_sweep
 from ticketleak.tensors import softmax
 

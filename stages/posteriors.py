@@ -12,8 +12,9 @@ which only this stage loads; it is extracted even when attack.samia.enabled is f
 import numpy as np
 import torch
 
-from ticketleak import layout, params, posteriors, runs, store
-from ticketleak.cli import defense_level_args, run
+from ticketleak import posteriors, runs
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import defense_level_args, run
 from ticketleak.training import select_device
 
 SENS_BATCH = 1024  # samples per sensitivity batch (each batch is queried queries + 1 times)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ticketleak import layout, params, population, splits, store
-from ticketleak.cli import run
+from ticketleak import population, splits
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import run
 from ticketleak.datasets import DatasetError, load_pool
 
 

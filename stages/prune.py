@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ticketleak import layout, params, pruning, runs, store
-from ticketleak.cli import add_role_args, add_seed_arg, role_of, run
+from ticketleak import pruning, runs
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import add_role_args, add_seed_arg, role_of, run
 from ticketleak.defenses import Data, fit_defended, needs_teacher
-from ticketleak.params import ParamsError, Variant
-from ticketleak.registry import PRUNING_METHODS
+from ticketleak.core.params import ParamsError, Variant
+from ticketleak.core.registry import PRUNING_METHODS
 from ticketleak.training import Logger, Recipe, seed_everything, select_device
 
 IMP_CACHE = Path(".cache/imp")  # finished IMP rounds, reused when higher sparsities are asked for

@@ -16,8 +16,9 @@ results/seed-<k>/<defense>/<level>-reference-scores.npz (per-sample scores and t
 import numpy as np
 import torch
 
-from ticketleak import layout, params, population, runs, store
-from ticketleak.cli import defense_level_args, run
+from ticketleak import population, runs
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics, per_class_metrics
 from ticketleak.reference import (
     attack_scores,

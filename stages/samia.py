@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from ticketleak import layout, params, store
-from ticketleak.cli import defense_level_args, run
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import defense_level_args, run
 from ticketleak.metrics import attack_metrics
 from ticketleak.samia import samia_attack
 from ticketleak.tensors import softmax

@@ -14,8 +14,9 @@ import argparse
 import numpy as np
 import torch
 
-from ticketleak import layout, params, runs, store
-from ticketleak.cli import add_role_args, add_seed_arg, role_of, run
+from ticketleak import runs
+from ticketleak.core import layout, params, store
+from ticketleak.core.cli import add_role_args, add_seed_arg, role_of, run
 from ticketleak.defenses import Data, dropout_rate, fit_defended, needs_teacher
 from ticketleak.models import build_model
 from ticketleak.training import fit, predict_logits, seed_everything, select_device

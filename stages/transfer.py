@@ -10,9 +10,9 @@ or pruned by another method (seed 002's attacker without knowledge of the prunin
 
 import argparse
 
-from ticketleak import layout, params, store
+from ticketleak.core import layout, params, store
 from ticketleak.attacks import Observed
-from ticketleak.cli import add_seed_arg, run
+from ticketleak.core.cli import add_seed_arg, run
 from ticketleak.tensors import softmax
 from ticketleak.transfer import blind_summary, transfer_matrix
 

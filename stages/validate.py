@@ -8,8 +8,8 @@ never changes, so a valid edit does not invalidate anything by itself.
 import argparse
 from pathlib import Path
 
-from ticketleak import params
-from ticketleak.cli import run
+from ticketleak.core import params
+from ticketleak.core.cli import run
 
 
 def main() -> None:

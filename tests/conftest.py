@@ -1,6 +1,6 @@
 """Shared fixtures: the repository's own params.yaml as a mutable dict.
 
-The test process pins PyTorch's CPU kernels as every stage does (``ticketleak.machine.pin``),
+The test process pins PyTorch's CPU kernels as every stage does (``ticketleak.core.machine.pin``),
 before any test runs a kernel: a test that compares a number computed here with one a stage wrote
 then compares the same kernels. (Unpinned, on an AVX-512 machine with AVX512-FP16, SAMIA's
 finite-difference sensitivities computed here differed from the stage's by up to 0.6%.)
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ticketleak import machine
+from ticketleak.core import machine
 
 machine.pin()
 

@@ -15,7 +15,8 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from ticketleak import attack_plots, layout, runs, store  # noqa: E402
+from ticketleak import attack_plots, runs  # noqa: E402
+from ticketleak.core import layout, store
 from ticketleak.attacks import Observed  # noqa: E402
 from ticketleak.greybox import greybox_sweep  # noqa: E402
 from ticketleak.models import build_model  # noqa: E402

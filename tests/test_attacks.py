@@ -13,8 +13,8 @@ from ticketleak.attacks import (
     threshold_attacks,
 )
 from ticketleak.metrics import attack_metrics, auc
-from ticketleak.params import SHOKRI_FEATURES
-from ticketleak.registry import CLASSIFIERS
+from ticketleak.core.params import SHOKRI_FEATURES
+from ticketleak.core.registry import CLASSIFIERS
 from ticketleak.tensors import softmax
 
 

@@ -11,9 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from ticketleak import masks as M  # noqa: E402
-from ticketleak import params  # noqa: E402
+from ticketleak.core import params  # noqa: E402
 from ticketleak.models import build_model, prunable_layers  # noqa: E402
-from ticketleak.schema import ParamsError  # noqa: E402
+from ticketleak.core.schema import ParamsError  # noqa: E402
 from ticketleak.training import Recipe, fit, seed_everything  # noqa: E402
 
 USER_MODELS = '''

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from ticketleak.datasets import DatasetError, ImagePool, load_pool
-from ticketleak.registry import DATASETS
+from ticketleak.core.registry import DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_ZIP = Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg.zip"

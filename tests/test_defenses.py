@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ticketleak import schema
+from ticketleak.core import schema
 from ticketleak.defenses import Data, dropout_rate, fit_defended, needs_teacher, release
 from ticketleak.defenses.distill import distillation_loss
 from ticketleak.defenses.l2 import l2_penalty
@@ -14,8 +14,8 @@ from ticketleak.defenses.ppb import ppb_penalty
 from ticketleak.defenses.round import round_posteriors
 from ticketleak.defenses.topk import top_k
 from ticketleak.models import build_model
-from ticketleak.params import DefenseParams, ParamsError, Variant
-from ticketleak.registry import DEFENSES
+from ticketleak.core.params import DefenseParams, ParamsError, Variant
+from ticketleak.core.registry import DEFENSES
 from ticketleak.tensors import softmax
 from ticketleak.training import Hook, Recipe, batch_loss, seed_everything
 
@@ -59,8 +59,8 @@ def test_release_none_is_the_softmax():
 def test_release_imports_no_torch():
     import subprocess
 
-    code = ("import sys, numpy as np; from ticketleak.defenses import release; from ticketleak.params import Variant; "
-            "from ticketleak import schema; from ticketleak.registry import DEFENSES; "
+    code = ("import sys, numpy as np; from ticketleak.defenses import release; from ticketleak.core.params import Variant; "
+            "from ticketleak.core import schema; from ticketleak.core.registry import DEFENSES; "
             "v = Variant('round', schema.build(DEFENSES.settings('round'), {'decimals': 1}, 'x')); "
             "release(np.zeros((2, 3)), v); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -258,7 +258,7 @@ def test_ppb_finetune_trains_dense_models_undefended_and_retrains_pruned_ones_wi
 NEW_KIND = '''"""A test release-time defense: probabilities scaled by a factor."""
 from dataclasses import dataclass
 
-from ticketleak.schema import Section, at_least
+from ticketleak.core.schema import Section, at_least
 
 WHEN = "release"
 

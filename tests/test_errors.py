@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from ticketleak import layout, splits, store
+from ticketleak import splits
+from ticketleak.core import layout, store
 
 
 @pytest.fixture
@@ -84,8 +85,8 @@ def test_stage_errors_print_one_line_and_nothing_at_exit(tmp_path, error, expect
     script = tmp_path / "stage.py"
     script.write_text(textwrap.dedent(f"""
         import torch  # a stage dies with its heavy imports loaded
-        from ticketleak import store
-        from ticketleak.cli import run
+        from ticketleak.core import store
+        from ticketleak.core.cli import run
 
         def main():
             raise {error}

@@ -1,4 +1,4 @@
-"""The CPU kernel pins (ticketleak.machine): what they set, what they leave alone, and that a
+"""The CPU kernel pins (ticketleak.core.machine): what they set, what they leave alone, and that a
 stage pinned late (after torch is imported) trains the same bits as one pinned from the start."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import textwrap
 
 import pytest
 
-from ticketleak import machine
+from ticketleak.core import machine
 
 TRAIN = textwrap.dedent("""
     import hashlib, io, os, sys
     import torch
     from sklearn.datasets import load_digits
     if sys.argv[1] == "late":
-        from ticketleak import machine
+        from ticketleak.core import machine
         machine.pin()  # what cli.run does: after torch is imported, before any work
     from ticketleak.models import build_model
     from ticketleak.training import Recipe, fit, seed_everything

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ticketleak.models import build_model, count_parameters, prunable_layers
-from ticketleak.registry import ARCHITECTURES as ARCHITECTURE_REGISTRY
+from ticketleak.core.registry import ARCHITECTURES as ARCHITECTURE_REGISTRY
 
 ARCHITECTURES = ARCHITECTURE_REGISTRY.names()
 

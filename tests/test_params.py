@@ -5,8 +5,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from ticketleak import params, schema
-from ticketleak.params import ParamsError
+from ticketleak.core import params, schema
+from ticketleak.core.params import ParamsError
 
 
 def test_default_params_are_valid(raw_params):

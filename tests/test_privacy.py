@@ -10,12 +10,12 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ticketleak import masks as M
-from ticketleak import schema
+from ticketleak.core import schema
 from ticketleak.defenses import Data, fit_defended
 from ticketleak.defenses.dpsgd import fit_private
 from ticketleak.models import build_model
-from ticketleak.params import ParamsError, Variant
-from ticketleak.registry import DEFENSES
+from ticketleak.core.params import ParamsError, Variant
+from ticketleak.core.registry import DEFENSES
 from ticketleak.training import Recipe, fit, seed_everything
 
 pytest.importorskip("opacus")

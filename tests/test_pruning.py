@@ -8,7 +8,7 @@ from ticketleak import masks as M
 from ticketleak import pruning
 from ticketleak.models import build_model, prunable_layers
 from ticketleak.pruning.slimming import batchnorm_layers, slimming_masks
-from ticketleak.registry import PRUNING_METHODS
+from ticketleak.core.registry import PRUNING_METHODS
 from ticketleak.training import Recipe, fit, seed_everything
 
 RECIPE = Recipe("adam", 1e-2, 0.9, 0.0, epochs=2, batch_size=32, schedule="constant", augment=False)

@@ -16,15 +16,15 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from ticketleak import params
-from ticketleak.registry import (
+from ticketleak.core import params
+from ticketleak.core.registry import (
     ARCHITECTURES,
     DATASETS,
     DEFENSES,
     PRUNING_METHODS,
     Registry,
 )
-from ticketleak.schema import NoSettings, ParamsError, Section
+from ticketleak.core.schema import NoSettings, ParamsError, Section
 
 FAMILIES = [(DATASETS, "load"), (ARCHITECTURES, "build"), (PRUNING_METHODS, "prune")]
 if (spec := importlib.util.find_spec(DEFENSES.package)) is not None and spec.submodule_search_locations:
@@ -103,7 +103,7 @@ NEW_METHOD = '''
 from dataclasses import dataclass
 
 from ticketleak.pruning import lth_oneshot
-from ticketleak.schema import Section, at_least
+from ticketleak.core.schema import Section, at_least
 
 
 @dataclass(frozen=True)

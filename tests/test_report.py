@@ -7,7 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from ticketleak import layout, plots, report, stats, store
+from ticketleak import plots, report, stats
+from ticketleak.core import layout, store
 from ticketleak.report import Row
 
 PREFERENCE = ["lira_offline_fixed", "loss_class"]
@@ -156,7 +157,7 @@ def test_attack_vs_sparsity_table_has_the_headline_column(scored, tmp_path):
     [("headline", []), ("headline", [3]), ("margin", 0.0), ("margin", 0.5), ("margin", -0.01)],
 )
 def test_headline_and_margin_params_are_checked(raw_params, key, value):
-    from ticketleak import params
+    from ticketleak.core import params
 
     assert params.validate(raw_params).attack.headline[0] == "lira_offline_fixed"
     raw_params["attack"][key] = value

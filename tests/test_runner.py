@@ -354,3 +354,21 @@ def test_dvc_lock_is_written_less_often_as_writing_it_grows_slow(monkeypatch) ->
     run.finished[run.plan[2]] = True
     run.flush(force=True)  # the end of the run always writes
     assert writes == [1, 1, 1]
+
+
+def test_prune_lock_drops_only_stages_no_longer_defined(serial: Path) -> None:
+    """A matrix that shrinks leaves its old entries in dvc.lock (DVC keeps them); `prune-lock`
+    drops exactly those, leaves every defined stage's entry as it was, and restores on return."""
+    before = yaml.safe_load((serial / "dvc.lock").read_text())["stages"]
+    (serial / "dvc.yaml").write_text(DVC_YAML.replace("  gen:\n    matrix:\n      i: [0, 1, 2, 3]", "  gen:\n    matrix:\n      i: [0, 1, 2]"))
+    _run(serial, DVC, "repro", "-q", "gen")  # nothing to run: gen@0..2 are unchanged
+    assert "gen@3" in yaml.safe_load((serial / "dvc.lock").read_text())["stages"]  # DVC keeps it
+    proc = _run(serial, TICKETLEAK, "prune-lock")
+    assert "dropped 1 entry of stages no longer defined: gen@3" in proc.stdout
+    after = yaml.safe_load((serial / "dvc.lock").read_text())["stages"]
+    assert after == {name: entry for name, entry in before.items() if name != "gen@3"}
+    assert "nothing to drop" in _run(serial, TICKETLEAK, "prune-lock").stdout
+    (serial / "dvc.yaml").write_text(DVC_YAML)  # the stage comes back: restored, not rerun
+    proc = _parallel(serial)
+    assert "Running stage" not in proc.stdout and "1 restored from the run cache" in proc.stdout
+    assert yaml.safe_load((serial / "dvc.lock").read_text())["stages"]["gen@3"] == before["gen@3"]

@@ -62,7 +62,8 @@ def test_save_and_load_round_trip(tmp_path, labels):
 
 
 def test_reference_model_data_is_its_half_of_the_targets_candidates(tmp_path):
-    from ticketleak import layout, runs, store
+    from ticketleak import runs
+    from ticketleak.core import layout, store
     from ticketleak.splits import Split, save_split
 
     rng = np.random.default_rng(0)

@@ -4,12 +4,15 @@ A stage's code is its script and every module of the package the script imports,
 (imports inside functions count; ``if TYPE_CHECKING:`` blocks do not). A registry package
 (``ticketleak/pruning``, ``models``, ``datasets``, ``defenses``, ``classifiers``) loads its entries by name, so a
 stage that reaches any of its modules, or declares params that are built from its entries,
-depends on the whole folder. ``ticketleak/__init__.py`` is empty and not listed.
+depends on the whole folder. ``ticketleak/core`` (params, layout, stores, CLI: what every stage
+starts with) is listed as one folder too, which loses nothing only while every stage runs every
+module in it; a test holds that. ``ticketleak/__init__.py`` is empty and not listed.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import dataclasses
 import re
 from pathlib import Path
@@ -17,13 +20,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ticketleak.params import PruneParams
+from ticketleak.core.params import PruneParams
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ticketleak", "ticketleak_studies")
 REGISTRY_PACKAGES = (
     "ticketleak/classifiers", "ticketleak/datasets", "ticketleak/defenses", "ticketleak/models", "ticketleak/pruning",
 )
+CORE = "ticketleak/core"  # listed whole: every stage imports every module in it
+FOLDER_PACKAGES = (*REGISTRY_PACKAGES, CORE)
 PRUNE_FIELDS = tuple(f.name for f in dataclasses.fields(PruneParams))  # prune.<other> is a method's settings
 EVERY_KEY = "*"  # a stage that declares the whole params file
 
@@ -82,7 +87,7 @@ def required_deps(script: str, params: list[str], root: Path = ROOT) -> set[str]
     """What a stage running ``script`` with ``params`` must list: files, and registry folders."""
     files = {p.relative_to(root).as_posix() for p in code_closure(root / script, root)}
     files.discard("ticketleak/__init__.py")
-    folders = {pkg for pkg in REGISTRY_PACKAGES if any(f.startswith(pkg + "/") for f in files)}
+    folders = {pkg for pkg in FOLDER_PACKAGES if any(f.startswith(pkg + "/") for f in files)}
     for key in params:
         parts = key.split(".")
         if key == EVERY_KEY:  # the whole file: every section is built, every registry consulted
@@ -129,6 +134,16 @@ def test_stage_lists_exactly_the_code_it_runs(name):
     assert not missing and not extra, f"{name}: dvc.yaml deps miss {missing} and list unused {extra}"
 
 
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_stage_runs_all_of_core(name):
+    """Listing ticketleak/core as one folder reruns a stage on an edit to any of its modules: right
+    only while the stage imports them all. A module some stage does not need belongs outside."""
+    core = {p.relative_to(ROOT).as_posix() for p in (ROOT / CORE).glob("*.py")}
+    for script in re.findall(r"stages/\w+\.py", STAGES[name]["cmd"]):
+        used = {p.relative_to(ROOT).as_posix() for p in code_closure(ROOT / script)}
+        assert core <= used, f"{name} does not import {sorted(core - used)}: move it out of {CORE}"
+
+
 def test_the_package_init_stays_empty():
     assert (ROOT / "ticketleak/__init__.py").read_text().strip() == ""
 
@@ -148,3 +163,34 @@ def test_a_missed_import_is_caught(tmp_path):
         "stages/s.py", "ticketleak/a.py", "ticketleak/b.py", "ticketleak/c.py", "ticketleak/d.py"}
     (tmp_path / "stages/s.py").write_text("from ticketleak import d\n")
     assert required_deps("stages/s.py", [], tmp_path) == {"stages/s.py", "ticketleak/d.py"}
+
+
+def test_bytecode_caches_do_not_rerun_stages(tmp_path):
+    """Code dependencies are folders, and importing them writes __pycache__ inside unless
+    PYTHONDONTWRITEBYTECODE is set: the project's .dvcignore keeps those files out of the hash."""
+    import shutil
+    import subprocess
+    import sys
+
+    dvc = Path(sys.executable).parent / "dvc"
+    if not dvc.exists():
+        pytest.skip("dvc is not installed beside this interpreter")
+    env = {**__import__("os").environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(*cmd: str) -> str:
+        return subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout
+
+    run("git", "init", "-q")
+    run(str(dvc), "init", "-q")
+    shutil.copy(ROOT / ".dvcignore", tmp_path / ".dvcignore")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/m.py").write_text("X = 1\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: python -c \"open('out.txt', 'w').write('1')\"\n"
+        "    deps: [pkg]\n    outs: [out.txt]\n")
+    run(str(dvc), "repro", "-q")
+    (tmp_path / "pkg/__pycache__").mkdir()
+    (tmp_path / "pkg/__pycache__/m.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    assert json.loads(run(str(dvc), "status", "--json")) == {}
+    (tmp_path / "pkg/m.py").write_text("X = 2\n")  # the check itself: a real edit is still seen
+    assert "s" in json.loads(run(str(dvc), "status", "--json"))

@@ -13,9 +13,9 @@ import pytest
 
 import ticketleak_studies as st
 from conftest import ROOT
-from ticketleak import params
+from ticketleak.core import params
 from ticketleak.datasets import DatasetError, is_tabular, load_pool
-from ticketleak.schema import ParamsError
+from ticketleak.core.schema import ParamsError
 from ticketleak_studies import StudyError, imports
 
 PUBLISHED = {"purchase100": (600, 100), "texas100": (6169, 100), "location": (446, 30)}

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from ticketleak import layout, store  # noqa: E402
+from ticketleak.core import layout, store  # noqa: E402
 from ticketleak.figure_layout import figure_legend, legend_below, panels, save  # noqa: E402
 from ticketleak.reference import ATTACKS as REFERENCE_ATTACKS  # noqa: E402
 from ticketleak.report import Row, auc_spread  # noqa: E402

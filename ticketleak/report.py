@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ticketleak import layout, stats, store
+from ticketleak import stats
+from ticketleak.core import layout, store
 
 HEADLINE = ("auc", "accuracy", "tpr_at_1pct_fpr")
 UTILITY_FLOOR = 1.5  # verdicts leave out models whose test accuracy is below this multiple of chance

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ticketleak import layout, store
-from ticketleak.layout import Role
+from ticketleak.core import layout, store
+from ticketleak.core.layout import Role
 from ticketleak.models import build_model, count_parameters
-from ticketleak.params import Params
+from ticketleak.core.params import Params
 from ticketleak.splits import load_split, reference_half
 from ticketleak.tensors import Tensors
 from ticketleak.training import to_tensor

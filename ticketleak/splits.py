@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ticketleak import store
-from ticketleak.errors import UserError
+from ticketleak.core import store
+from ticketleak.core.errors import UserError
 
 
 class SplitError(UserError, ValueError):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketleak.recipe import Recipe
+from ticketleak.core.recipe import Recipe
 from ticketleak.tensors import Tensors
 
 __all__ = ["Recipe", "fit"]  # Recipe is re-exported: the trainer's input

@@ -13,8 +13,8 @@ The command is ``ticketleak study`` (``cli``; ``stages/study.py`` wraps it); the
   the sections, never the other way round).
 
 The package sits beside the library (``ticketleak``): it reads the params schema, the dataset
-registry and every result path from there (``ticketleak.params``, ``ticketleak.registry``,
-``ticketleak.layout``), and nothing in ``ticketleak`` imports it.
+registry and every result path from there (``ticketleak.core.params``, ``ticketleak.core.registry``,
+``ticketleak.core.layout``), and nothing in ``ticketleak`` imports it.
 
 The names below are the ones the CLI and the tests use; everything else is in its module.
 """

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import ticketleak_studies as studies
-from ticketleak.params import ParamsError
-from ticketleak.schema import read_yaml
+from ticketleak.core.params import ParamsError
+from ticketleak.core.schema import read_yaml
 from ticketleak_studies import StudyError, imports
 
 #: How the messages name the command (the console script ``make setup`` installs).

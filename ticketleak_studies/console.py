@@ -26,8 +26,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from ticketleak import layout
-from ticketleak.params import ParamsError
+from ticketleak.core import layout
+from ticketleak.core.params import ParamsError
 from ticketleak_studies import StudyError, cli, dvc_executable
 
 PROG = "ticketleak"
@@ -189,6 +189,18 @@ def _parallel_repro(root: Path, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune_lock(args: argparse.Namespace) -> int:
+    from ticketleak_studies import runner
+
+    dropped = runner.prune_lock(find_root())
+    for lock, names in dropped.items():
+        print(f"{lock}: dropped {len(names)} entr{'y' if len(names) == 1 else 'ies'} of stages no longer defined: "
+              f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}")
+    if not dropped:
+        print("dvc.lock holds only stages that are defined: nothing to drop")
+    return 0
+
+
 # ---- show -----------------------------------------------------------------------------------
 
 
@@ -258,7 +270,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EXAMPLES, formatter_class=FMT)
     top.add_argument("--version", action="version", version=f"{PROG} {version()}")
-    sub = top.add_subparsers(dest="command", metavar="{repro,show,study}", required=True, title="commands")
+    sub = top.add_subparsers(dest="command", metavar="{repro,show,study,prune-lock}", required=True, title="commands")
     p = sub.add_parser("repro", help="run the pipeline (dvc repro) in the repository",
                        description=REPRO, epilog=REPRO_EXAMPLES, formatter_class=FMT, usage=f"{PROG} repro [-h] [-j N [--scheduler ADDRESS] [--no-preload] [--summary FILE]] [TARGET ...] [-- DVC_REPRO_ARGS ...]")
     p.add_argument("targets", nargs="*", metavar="TARGET", help="stages (or dvc.yaml paths) to reproduce; default: all")
@@ -278,6 +290,11 @@ def parser() -> argparse.ArgumentParser:
                        description=STUDY, epilog=cli.EXAMPLES, formatter_class=FMT)
     cli.add_commands(p)  # its subcommands set `func`; ours is `handler`
     p.set_defaults(handler=cmd_study)
+    p = sub.add_parser("prune-lock", help="drop dvc.lock entries of stages no longer in dvc.yaml",
+                       description="Drop the dvc.lock entries of stages that dvc.yaml no longer defines (DVC keeps them, "
+                                   "and every `dvc status` parses them). A stage that comes back is restored from the "
+                                   "run cache.", formatter_class=FMT)
+    p.set_defaults(handler=cmd_prune_lock)
     return top
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ticketleak import layout
+from ticketleak.core import layout
 from ticketleak.report import UTILITY_FLOOR, mean_over_seeds
-from ticketleak.registry import DATASETS
+from ticketleak.core.registry import DATASETS
 from ticketleak_studies.commands import exp_name
 from ticketleak_studies.presets import Study, StudyError, get_dotted
 from ticketleak_studies.sources import Source

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from ticketleak.datasets import DatasetError
-from ticketleak.registry import DATASETS
+from ticketleak.core.registry import DATASETS
 from ticketleak_studies.commands import Command
 from ticketleak_studies.presets import Study, StudyError, get_dotted
 

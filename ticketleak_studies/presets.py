@@ -5,7 +5,7 @@ A study is a YAML preset in ``studies/<name>.yaml`` (``seed000`` .. ``seed004``)
 and at the seed's own scale (``paper``), a list of named ``runs`` with their own overrides, how
 the report reads the runs (``report``) and the seed's numbers with their source (``reference``).
 
-Every dotted key is checked against the params schema (``ticketleak/params.py``), and every run
+Every dotted key is checked against the params schema (``ticketleak/core/params.py``), and every run
 is resolved on a copy of ``params.yaml`` and validated, so a typo fails in one line before any
 DVC work. The clean baseline and the stray keys guard the runs against values an earlier
 experiment left in the workspace's ``params.yaml``.
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ticketleak import params
-from ticketleak.schema import read_yaml
+from ticketleak.core import params
+from ticketleak.core.schema import read_yaml
 
 STUDIES_DIR = "studies"
 SCALES = ("cpu", "paper")
@@ -205,7 +205,7 @@ def _suggest(word: str, options: Iterable[str]) -> str:
 def check_key(key: str) -> None:
     """Raise :class:`StudyError` unless ``key`` is a dotted path of the params schema.
 
-    The schema judges it (:func:`ticketleak.params.check_key`: below a named variant any name is
+    The schema judges it (:func:`ticketleak.core.params.check_key`: below a named variant any name is
     allowed, the full validation judges those); its one-line message is kept."""
     try:
         params.check_key(key)

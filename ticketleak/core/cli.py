@@ -7,8 +7,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from ticketleak import layout, machine, store
-from ticketleak.errors import UserError
+from ticketleak.core import layout, machine, store
+from ticketleak.core.errors import UserError
 
 
 def run(main: Callable[[], None]) -> None:
@@ -16,8 +16,8 @@ def run(main: Callable[[], None]) -> None:
 
     Bad params, data or input files, and OS errors (a full disk, a permission), print one line
     naming the file or key and exit with status 1; the outputs' staging copies are already gone
-    (see :mod:`ticketleak.store`), and nothing more is printed at exit. The CPU kernels are
-    pinned first (:mod:`ticketleak.machine`), so results do not depend on the CPU's vector width."""
+    (see :mod:`ticketleak.core.store`), and nothing more is printed at exit. The CPU kernels are
+    pinned first (:mod:`ticketleak.core.machine`), so results do not depend on the CPU's vector width."""
     machine.pin()
     store.clear_stale()
     try:

@@ -2,4 +2,4 @@
 
 
 class UserError(Exception):
-    """Bad params, data or input files: :func:`ticketleak.cli.run` prints the message as one line."""
+    """Bad params, data or input files: :func:`ticketleak.core.cli.run` prints the message as one line."""

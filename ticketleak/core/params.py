@@ -1,8 +1,8 @@
 """Typed, validated parameters: the schema of ``params.yaml``.
 
-Every key of ``params.yaml`` is a field of one of the sections below (:mod:`ticketleak.schema`).
+Every key of ``params.yaml`` is a field of one of the sections below (:mod:`ticketleak.core.schema`).
 The accepted names of datasets, architectures, pruning methods and defenses, and the settings of
-each pruning method and defense, come from their registries (:mod:`ticketleak.registry`): an
+each pruning method and defense, come from their registries (:mod:`ticketleak.core.registry`): an
 entry's ``Settings`` sit in its own module, so adding one is adding one file. Loading checks
 types, ranges and spelling (an unknown key names its closest valid neighbour) and fails with a
 single-line :class:`ParamsError` before any work starts.
@@ -20,9 +20,9 @@ import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ticketleak import schema
-from ticketleak.recipe import Recipe
-from ticketleak.registry import (
+from ticketleak.core import schema
+from ticketleak.core.recipe import Recipe
+from ticketleak.core.registry import (
     ARCHITECTURES,
     CLASSIFIERS,
     DATASETS,
@@ -30,7 +30,7 @@ from ticketleak.registry import (
     PRUNING_METHODS,
     load_factory,
 )
-from ticketleak.schema import (
+from ticketleak.core.schema import (
     UNDECLARED,
     Choice,
     ParamsError,
@@ -88,7 +88,7 @@ class ModelParams(Section):
 
 @dataclass(frozen=True)
 class TrainParams(Section, Recipe):
-    """The training recipe's fields (:class:`ticketleak.recipe.Recipe`), then where to train (the
+    """The training recipe's fields (:class:`ticketleak.core.recipe.Recipe`), then where to train (the
     training seeds are the top-level ``seeds``)."""
 
     device: str

@@ -1,5 +1,5 @@
 """The training recipe: what shapes one plain training run. The ``train`` params extend it
-(:class:`ticketleak.params.TrainParams`), the trainer (:mod:`ticketleak.training`) reads it."""
+(:class:`ticketleak.core.params.TrainParams`), the trainer (:mod:`ticketleak.training`) reads it."""
 
 from __future__ import annotations
 

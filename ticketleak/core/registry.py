@@ -3,9 +3,9 @@ public modules are its entries.
 
 An entry is one module named after it (``ticketleak/pruning/lth_oneshot.py`` is the method
 ``lth_oneshot``), holding its algorithm and, where it has settings, a ``Settings`` section
-(:class:`ticketleak.schema.Section`) beside it. Modules whose names start with ``_`` are the
+(:class:`ticketleak.core.schema.Section`) beside it. Modules whose names start with ``_`` are the
 family's shared helpers. So adding an entry is adding one file: the params schema
-(:mod:`ticketleak.params`) takes the accepted names and each entry's settings from here.
+(:mod:`ticketleak.core.params`) takes the accepted names and each entry's settings from here.
 
 Names are found from the package's files without importing the package, so checking a name
 does not load torch; :meth:`Registry.get` imports the entry itself.
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 
-from ticketleak.schema import NoSettings, ParamsError, Section
+from ticketleak.core.schema import NoSettings, ParamsError, Section
 
 
 class Registry:

@@ -6,7 +6,7 @@ checks every value against its annotation (ints are accepted where floats are ex
 section's :meth:`Section.check` for its ranges. Every error is one :class:`ParamsError` line that
 names the dotted key.
 
-Two kinds of section hold entries of a registry (:mod:`ticketleak.registry`) instead of fixed
+Two kinds of section hold entries of a registry (:mod:`ticketleak.core.registry`) instead of fixed
 fields: one whose leftover keys are registered names (``prune.<method>``: set ``entries``), and a
 :class:`Choice`, a mapping with a ``kind`` naming the entry whose ``Settings`` give the other keys
 (a defense variant). Both find their settings class in the entry's own module.
@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from ticketleak.errors import UserError
+from ticketleak.core.errors import UserError
 
 
 class ParamsError(UserError, ValueError):
@@ -46,7 +46,7 @@ class Section:
     """Base of every params section: raises when a stage reads a key it did not declare."""
 
     _section: str = ""  # set per instance by build (the dotted key)
-    entries: ClassVar[Any] = None  # a ticketleak.registry.Registry: leftover keys are its names
+    entries: ClassVar[Any] = None  # a ticketleak.core.registry.Registry: leftover keys are its names
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
@@ -77,7 +77,7 @@ class NoSettings(Section):
 class Choice(Section):
     """One named choice of a registry: ``kind`` plus that entry's settings, as attributes."""
 
-    registry: ClassVar[Any]  # the ticketleak.registry.Registry the kinds come from
+    registry: ClassVar[Any]  # the ticketleak.core.registry.Registry the kinds come from
 
     def __init__(self, kind: str, settings: Section) -> None:
         object.__setattr__(self, "kind", kind)

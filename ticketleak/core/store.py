@@ -4,7 +4,7 @@ Every output is first written under ``.staging/`` (ignored by Git and DVC, on th
 system) and moved into place only when complete, so a killed stage leaves nothing inside a
 folder that another stage hashes. A staging entry is named after the process that writes it;
 :func:`clear_stale` removes those whose process is gone. Paths themselves live in
-:mod:`ticketleak.layout`.
+:mod:`ticketleak.core.layout`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ticketleak.errors import UserError
-from ticketleak.layout import STAGING
+from ticketleak.core.errors import UserError
+from ticketleak.core.layout import STAGING
 
 
 def _alive(pid: int) -> bool:

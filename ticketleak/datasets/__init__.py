@@ -1,7 +1,7 @@
 """Load a whole labelled dataset into memory as one pool of arrays (:class:`ImagePool`).
 
 A dataset is one module of this package (``cifar10.py`` is ``cifar10``; the registry
-:data:`ticketleak.registry.DATASETS` finds it) with ``load(root, path, download) -> ImagePool``
+:data:`ticketleak.core.registry.DATASETS` finds it) with ``load(root, path, download) -> ImagePool``
 and ``NUM_CLASSES`` (None where the files decide, as for ``imagefolder``); a tabular one also
 has ``TABULAR = True`` (its records are float features, see ``_tabular.py``), and ``load`` may
 take ``label``, the label column of a table (``data.label``). A dataset read from files where
@@ -16,7 +16,7 @@ import inspect
 from pathlib import Path
 
 from ticketleak.datasets._pool import DatasetError, ImagePool
-from ticketleak.registry import DATASETS
+from ticketleak.core.registry import DATASETS
 
 __all__ = ["DatasetError", "ImagePool", "is_tabular", "load_pool"]
 

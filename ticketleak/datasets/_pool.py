@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ticketleak.errors import UserError
+from ticketleak.core.errors import UserError
 
 SPLITS = ("train", "test")
 

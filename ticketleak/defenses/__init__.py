@@ -18,9 +18,9 @@ attacker adapts); release-time ones (``WHEN = "release"``) change only what a mo
 | topk            | k                  | release the k largest probabilities, renormalised (k = 1: the label) |
 | round           | decimals           | release every probability rounded to ``decimals`` decimals           |
 
-A kind is one module (the registry :data:`ticketleak.registry.DEFENSES` finds it), holding:
+A kind is one module (the registry :data:`ticketleak.core.registry.DEFENSES` finds it), holding:
 
-* ``WHEN`` (``"train"`` or ``"release"``) and ``Settings`` (a :class:`ticketleak.schema.Section`
+* ``WHEN`` (``"train"`` or ``"release"``) and ``Settings`` (a :class:`ticketleak.core.schema.Section`
   whose ``check`` validates the strength; none for ``none``);
 * release-time: ``release(probs, settings) -> probs`` (numpy only: no torch import);
 * training-time, each optional: ``hook(settings, data, recipe, gen, device)`` returning a
@@ -42,12 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ticketleak.registry import DEFENSES
+from ticketleak.core.registry import DEFENSES
 from ticketleak.tensors import softmax
 
 if TYPE_CHECKING:
     from ticketleak.defenses._train import Data, fit_defended  # noqa: F401
-    from ticketleak.params import Variant
+    from ticketleak.core.params import Variant
 
 __all__ = ["Data", "dropout_rate", "fit_defended", "needs_teacher", "release"]
 

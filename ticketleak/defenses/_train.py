@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ticketleak.params import Variant
-from ticketleak.registry import DEFENSES
+from ticketleak.core.params import Variant
+from ticketleak.core.registry import DEFENSES
 from ticketleak.tensors import Tensors
 from ticketleak.training import EpochCallback, Logger, Recipe, fit
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketleak.schema import Section, at_least
+from ticketleak.core.schema import Section, at_least
 from ticketleak.tensors import Tensors
 from ticketleak.training import Hook
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ticketleak.schema import Section, at_least, within
+from ticketleak.core.schema import Section, at_least, within
 from ticketleak.training import Hook
 
 WHEN = "train"

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
-from ticketleak.schema import Section, at_least, within
+from ticketleak.core.schema import Section, at_least, within
 from ticketleak.tensors import Tensors
 from ticketleak.training import (
     EpochCallback,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ticketleak.schema import Section, at_least
+from ticketleak.core.schema import Section, at_least
 
 WHEN = "train"
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ticketleak.models import prunable_layers
-from ticketleak.schema import Section, at_least
+from ticketleak.core.schema import Section, at_least
 from ticketleak.training import Hook
 
 WHEN = "train"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ticketleak.schema import Section, within
+from ticketleak.core.schema import Section, within
 from ticketleak.training import Hook
 
 WHEN = "train"

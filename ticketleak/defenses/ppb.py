@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketleak.schema import Section, at_least
+from ticketleak.core.schema import Section, at_least
 from ticketleak.training import Hook
 
 WHEN = "train"

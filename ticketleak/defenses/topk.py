@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ticketleak.schema import Section, at_least
+from ticketleak.core.schema import Section, at_least
 
 WHEN = "release"
 

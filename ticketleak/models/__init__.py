@@ -4,7 +4,7 @@ Each architecture is one module of this package (``resnet18.py`` is ``resnet18``
 ``build(in_channels, num_classes, image_size, dropout)``, ``BATCHNORM`` (whether it has
 BatchNorm layers, which network slimming prunes) and, where it also takes tabular records
 (D features as inputs of shape (N, D, 1, 1)), ``TABULAR = True``; the names come from
-:data:`ticketleak.registry.ARCHITECTURES`, so adding one is adding one file. Shared blocks are in
+:data:`ticketleak.core.registry.ARCHITECTURES`, so adding one is adding one file. Shared blocks are in
 ``_blocks.py``.
 
 Every model maps float inputs of shape (N, in_channels, image_size, image_size) to
@@ -26,8 +26,8 @@ import inspect
 
 from torch import nn
 
-from ticketleak.registry import ARCHITECTURES, load_factory
-from ticketleak.schema import ParamsError
+from ticketleak.core.registry import ARCHITECTURES, load_factory
+from ticketleak.core.schema import ParamsError
 
 
 def build_model(

@@ -11,7 +11,7 @@
 | slimming        | channels by |BatchNorm scale|            | fine-tune, early stopping (seed 002)  |
 | snip / grasp    | saliency at initialisation, one batch    | train from init                       |
 
-A method is one module of this package (the registry :data:`ticketleak.registry.PRUNING_METHODS`
+A method is one module of this package (the registry :data:`ticketleak.core.registry.PRUNING_METHODS`
 finds it): ``prune(job, sparsity) -> (model, masks, record)``, its ``Settings`` (the
 ``prune.<method>`` section of ``params.yaml``) and, for a method that needs BatchNorm layers,
 ``NEEDS_BATCHNORM = True``. Adding a method is adding one file. Shared pieces: the mask toolbox
@@ -29,7 +29,7 @@ from torch import nn
 from ticketleak import masks as M
 from ticketleak.pruning._common import Fit, Job, rewound
 from ticketleak.pruning.lth_imp import imp_rounds
-from ticketleak.registry import PRUNING_METHODS
+from ticketleak.core.registry import PRUNING_METHODS
 
 __all__ = ["Fit", "Job", "imp_rounds", "rewound", "run"]
 

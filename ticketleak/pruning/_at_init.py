@@ -12,7 +12,7 @@ from torch import nn
 
 from ticketleak import masks as M
 from ticketleak.pruning._common import Job, Result, positive_or_null, retrain
-from ticketleak.schema import ParamsError, Section, declared
+from ticketleak.core.schema import ParamsError, Section, declared
 
 Score = Callable[[list[nn.Parameter], Callable[..., tuple[torch.Tensor, ...]]], list[torch.Tensor]]
 

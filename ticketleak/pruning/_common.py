@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ticketleak import masks as M
-from ticketleak.schema import ParamsError, Section, declared
+from ticketleak.core.schema import ParamsError, Section, declared
 
 Result = tuple[nn.Module, M.Masks, dict]
 Fit = Callable[[nn.Module, "int | None", "int | None"], dict]

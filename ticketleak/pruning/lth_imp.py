@@ -15,8 +15,8 @@ from torch import nn
 
 from ticketleak import masks as M
 from ticketleak.pruning._common import Job, Result, positive_or_null, retrain, rewound
-from ticketleak.schema import ParamsError, Section, declared
-from ticketleak.store import staged_dir
+from ticketleak.core.schema import ParamsError, Section, declared
+from ticketleak.core.store import staged_dir
 
 
 @dataclass(frozen=True)

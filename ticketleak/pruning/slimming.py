@@ -7,7 +7,7 @@ from torch import nn
 
 from ticketleak import masks as M
 from ticketleak.pruning._common import FinetuneSettings, Job, Result, finetuned
-from ticketleak.registry import ARCHITECTURES
+from ticketleak.core.registry import ARCHITECTURES
 
 NEEDS_BATCHNORM = True  # params check: model.arch must have BatchNorm layers
 

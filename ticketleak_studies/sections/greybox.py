@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ticketleak import layout
+from ticketleak.core import layout
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_sd, table
 from ticketleak_studies.gathered import RunData

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ticketleak import layout, stats
+from ticketleak import stats
+from ticketleak.core import layout
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_ref, fmt_sd, table
 from ticketleak_studies.gathered import RunData

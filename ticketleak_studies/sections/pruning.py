@@ -3,7 +3,7 @@ PPB against the other defenses, Fig. 1's confidence and sensitivity gaps, the bl
 
 from __future__ import annotations
 
-from ticketleak import layout
+from ticketleak.core import layout
 from ticketleak.transfer import blind_summary
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_sd, table

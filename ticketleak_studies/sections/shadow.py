@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ticketleak import layout
+from ticketleak.core import layout
 from ticketleak_studies.document import Report
 from ticketleak_studies.formatting import diff, fmt, fmt_diff, fmt_ref, table
 from ticketleak_studies.gathered import RunData
