@@ -372,3 +372,8 @@ def test_prune_lock_drops_only_stages_no_longer_defined(serial: Path) -> None:
     proc = _parallel(serial)
     assert "Running stage" not in proc.stdout and "1 restored from the run cache" in proc.stdout
     assert yaml.safe_load((serial / "dvc.lock").read_text())["stages"]["gen@3"] == before["gen@3"]
+    (serial / "dvc.yaml").write_text("stages:\n  gen:\n    cmd: [\n")  # unreadable: nothing is dropped
+    lock = (serial / "dvc.lock").read_bytes()
+    proc = _run(serial, TICKETLEAK, "prune-lock", check=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "dvc.yaml" in proc.stderr
+    assert "no lock entry dropped" in proc.stderr and (serial / "dvc.lock").read_bytes() == lock

@@ -192,7 +192,10 @@ def _parallel_repro(root: Path, args: argparse.Namespace) -> int:
 def cmd_prune_lock(args: argparse.Namespace) -> int:
     from ticketleak_studies import runner
 
-    dropped = runner.prune_lock(find_root())
+    try:
+        dropped = runner.prune_lock(find_root())
+    except runner.RunnerError as exc:
+        raise ConsoleError(str(exc)) from None
     for lock, names in dropped.items():
         print(f"{lock}: dropped {len(names)} entr{'y' if len(names) == 1 else 'ies'} of stages no longer defined: "
               f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}")

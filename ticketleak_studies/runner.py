@@ -483,6 +483,7 @@ def prune_lock(root: Path) -> dict[str, list[str]]:
     training seed, 65 stale entries were a quarter of this project's lock. Nothing is lost by
     dropping them: a stage that comes back is restored from DVC's run cache, not rerun. Written
     with DVC's own YAML round trip, into a copy that then replaces the lock."""
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo, lock_repo
     from dvc.utils.serialize import modify_yaml
 
@@ -491,7 +492,11 @@ def prune_lock(root: Path) -> dict[str, list[str]]:
     try:
         with lock_repo(repo):
             defined: dict[str, set[str]] = {}
-            for stage in repo.index.stages:
+            try:  # a dvc.yaml that does not load defines nothing we could trust: touch no lock
+                stages = repo.index.stages
+            except DvcException as exc:
+                raise RunnerError(f"{str(exc).splitlines()[0]}; no lock entry dropped") from None
+            for stage in stages:
                 lockfile = getattr(stage.dvcfile, "_lockfile", None)  # pipeline stages only, not .dvc files
                 if lockfile is not None:
                     defined.setdefault(lockfile.path, set()).add(stage.name)
