@@ -54,6 +54,7 @@ examples:
   {PROG} study list                     # the seed studies, their datasets and runs
   {PROG} study run seed003 --dataset digits
   {PROG} study report seed003
+  {PROG} prune-lock                     # drop dvc.lock entries of stages dvc.yaml no longer has
 
 `{PROG} COMMAND --help` describes each command."""
 
