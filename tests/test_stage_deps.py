@@ -12,9 +12,13 @@ module in it; a test holds that. ``ticketleak/__init__.py`` is empty and not lis
 from __future__ import annotations
 
 import ast
-import json
 import dataclasses
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,14 +172,10 @@ def test_a_missed_import_is_caught(tmp_path):
 def test_bytecode_caches_do_not_rerun_stages(tmp_path):
     """Code dependencies are folders, and importing them writes __pycache__ inside unless
     PYTHONDONTWRITEBYTECODE is set: the project's .dvcignore keeps those files out of the hash."""
-    import shutil
-    import subprocess
-    import sys
-
     dvc = Path(sys.executable).parent / "dvc"
     if not dvc.exists():
         pytest.skip("dvc is not installed beside this interpreter")
-    env = {**__import__("os").environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 
     def run(*cmd: str) -> str:
         return subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout
