@@ -48,8 +48,10 @@ class RunnerError(Exception):
 
 
 #: What a preloaded interpreter has imported before it forks a stage: the third-party modules every
-#: stage script pays for at start-up (torch alone takes most of two seconds), none of ours.
-PRELOAD = ("numpy", "torch", "sklearn", "scipy.stats", "dvclive")
+#: stage script pays for (torch alone takes most of two seconds), none of ours. Two are imported
+#: late, not at start-up: torch._dynamo, by the first optimizer a stage builds (about 1 s, in every
+#: stage that trains), and dvc.repo, by dvclive's logger (about 0.2 s).
+PRELOAD = ("numpy", "torch", "torch._dynamo", "sklearn", "scipy.stats", "dvclive", "dvc.repo")
 _PLAIN = re.compile(r"python3? [\w./-]+\.py( [\w.@=,:/+-]+)*")  # no quoting, redirection or variables
 _forkserver: Any = None
 _forkserver_lock = threading.Lock()
