@@ -113,6 +113,33 @@ def test_partial_load_guards_undeclared_keys(raw_params):
         _ = p.defense.train
 
 
+def test_a_stage_loads_exactly_the_keys_its_dvc_yaml_entry_declares(raw_params, tmp_path, monkeypatch):
+    """Inside a stage (``$DVC_STAGE``), load() resolves that one matrix member's params, ``${item.*}``
+    included, and guards every other key; a whole-file entry loads everything."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "fit": {"matrix": {"seed": "${seeds}", "defense": ["none", "l2"]}, "cmd": "true",
+                "params": ["train", "defense.variants.${item.defense}"]},
+        "check": {"cmd": "true", "params": [{"params.yaml": None}]},
+    }}, sort_keys=False))  # the matrix order names the members
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_STAGE", "fit@0-l2")
+    assert params.declared_keys("fit@0-l2") == ["train", "defense.variants.l2"]
+    p = params.load()
+    assert p.train.epochs == raw_params["train"]["epochs"]
+    assert set(p.defense.variants) == {"l2"}
+    with pytest.raises(ParamsError, match="reads 'model' but does not declare it"):
+        _ = p.model
+    assert params.declared_keys("check") is None
+    assert params.load(stage="check").model.arch == raw_params["model"]["arch"]
+    with pytest.raises(ParamsError, match="stage 'fit@9-l2': cannot resolve its params"):
+        params.load(stage="fit@9-l2")
+    del raw_params["defense"]["variants"]["l2"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    with pytest.raises(ParamsError, match="declares params key 'defense.variants.l2', which params.yaml lacks"):
+        params.load(stage="fit@0-l2")
+
+
 def test_a_variant_may_be_named_after_a_folder_of_the_layout(raw_params):
     raw_params["defense"]["variants"]["reference"] = {"kind": "l2", "lam": 0.1}  # reference models live apart
     raw_params["defense"]["train"] = ["none", "reference"]

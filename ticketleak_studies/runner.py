@@ -354,8 +354,8 @@ class Run:
             self.flush_every = max(FLUSH_SECONDS, (self.last_flush - start) / FLUSH_SHARE)
 
     def _dump(self, lockfile: Any, stages: list[Stage]) -> None:
-        """``Lockfile.dump_stages``, into a copy that then replaces the lock: stage commands read
-        dvc.lock while others run (``dvc.api.params_show``) and must never see it half-written."""
+        """``Lockfile.dump_stages``, into a copy that then replaces the lock, so that no reader (a
+        ``dvc status`` in another terminal) ever sees it half-written."""
         from dvc.dvcfile import Lockfile
 
         path = Path(lockfile.path)

@@ -8,7 +8,7 @@ types, ranges and spelling (an unknown key names its closest valid neighbour) an
 single-line :class:`ParamsError` before any work starts.
 
 Inside a DVC stage, :func:`load` reads only the keys that stage declares in ``dvc.yaml``
-(``dvc.api.params_show``); touching any other field raises :class:`ParamsError`, so a stage can
+(:func:`declared_keys`); touching any other field raises :class:`ParamsError`, so a stage can
 never silently depend on a key that does not invalidate it.
 """
 
@@ -369,9 +369,64 @@ def load(path: str | Path = "params.yaml", stage: str | None = None) -> Params:
     Inside a stage only the declared keys are loaded; reading another raises ParamsError.
     """
     stage = stage or os.environ.get("DVC_STAGE")
+    raw = read_yaml(path)
     if not stage:
-        return validate(read_yaml(path))
-    import dvc.api  # only inside DVC stages
-
-    shown = dvc.api.params_show(str(path), stages=stage)
+        return validate(raw)
+    keys = declared_keys(stage, path)
+    shown = raw if keys is None else select(raw, keys, stage)
     return typing.cast(Params, schema.build(Params, shown, "", partial=True))
+
+
+def declared_keys(stage: str, path: str | Path = "params.yaml") -> list[str] | None:
+    """The keys of params file ``path`` that DVC stage ``stage`` declares (None: the whole file).
+
+    DVC's own resolver expands that one stage's ``matrix`` / ``foreach`` entry and its
+    ``${...}`` interpolation, from the stage's ``dvc.yaml`` (``file:name`` for a ``dvc.yaml``
+    elsewhere) in the current folder. ``dvc.api.params_show`` would first build the index of every
+    stage and parse ``dvc.lock`` (about 2 s per stage at 200 stages), and, given the file, it
+    returns the whole file rather than the stage's keys."""
+    from dvc.parsing import DataResolver
+    from dvc.repo import Repo
+
+    dvcfile, _, name = stage.rpartition(":")
+    dvcfile = Path(dvcfile or "dvc.yaml")
+    definitions = schema.read_yaml(dvcfile) or {}
+    repo = Repo(os.environ.get("DVC_ROOT") or None, uninitialized=True)
+    try:
+        resolved = DataResolver(repo, str(dvcfile.parent.resolve()), definitions).resolve_one(name)
+    except Exception as exc:  # an unknown stage, or interpolation DVC cannot resolve
+        raise ParamsError(f"stage '{stage}': cannot resolve its params in {dvcfile} ({str(exc).splitlines()[0]})") from None
+    finally:
+        repo.close()
+    target = Path(path).resolve()
+    keys: list[str] = []
+    for entry in resolved[name].get("params", []):
+        if isinstance(entry, str):
+            named = {"params.yaml": [entry]}
+        else:
+            named = entry
+        for file, listed in named.items():
+            if (dvcfile.parent / file).resolve() != target:
+                continue  # another params file: not this schema's
+            if not listed:
+                return None  # the whole file
+            keys.extend(listed)
+    return keys
+
+
+def select(raw: dict, keys: list[str], stage: str) -> dict:
+    """The part of ``raw`` that dotted ``keys`` name, nested as in the file (what DVC records)."""
+    import copy
+
+    out: dict = {}
+    for key in keys:
+        node, parts = raw, key.split(".")
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                raise ParamsError(f"stage '{stage}' declares params key '{key}', which params.yaml lacks")
+            node = node[part]
+        into = out
+        for part in parts[:-1]:
+            into = into.setdefault(part, {})
+        into[parts[-1]] = copy.deepcopy(node)
+    return out
