@@ -63,3 +63,33 @@ def test_pinned_late_trains_the_same_bits_as_pinned_from_the_start():
     assert early == late
     capability = early.split()[0]
     assert capability in ("AVX2", "DEFAULT")  # never the AVX-512 kernels once pinned
+
+
+STAGE = textwrap.dedent("""
+    import numpy, scipy.linalg, torch  # loaded before the cap, as in the preloaded runner
+    from threadpoolctl import threadpool_info
+    from ticketleak.core.cli import run
+
+    def main():
+        pools = sorted({pool["num_threads"] for pool in threadpool_info()})
+        print(pools, torch.get_num_threads())
+
+    run(main)
+""")
+
+
+def _stage(threads: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in (*machine.THREAD_VARIABLES, "TICKETLEAK_THREADS")}
+    if threads is not None:
+        env["TICKETLEAK_THREADS"] = threads
+    return subprocess.run([sys.executable, "-c", STAGE], env=env, text=True, capture_output=True, timeout=120)
+
+
+def test_a_stage_computes_with_one_thread_unless_told_otherwise():
+    """Every BLAS/OpenMP pool and torch's intra-op pool, loaded before cli.run or not, is capped:
+    at 1 by default, at $TICKETLEAK_THREADS when set; a bad value is one line, before any work."""
+    assert _stage(None).stdout.strip() == "[1] 1"
+    assert _stage("2").stdout.strip() == "[2] 2"
+    bad = _stage("two")
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.strip() == "error: TICKETLEAK_THREADS: expected a whole number of threads >= 1, got 'two'"

@@ -12,7 +12,6 @@ pass, so pruned weights get zero gradient and stay zero.
 from __future__ import annotations
 
 import math
-import os
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ticketleak.core import machine
 from ticketleak.core.recipe import Recipe
 from ticketleak.tensors import Tensors
 
@@ -67,7 +67,7 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
-        torch.set_num_threads(int(os.environ.get("TICKETLEAK_THREADS", "1")))
+        torch.set_num_threads(machine.threads())
     return torch.device(name)
 
 

@@ -17,10 +17,12 @@ def run(main: Callable[[], None]) -> None:
     Bad params, data or input files, and OS errors (a full disk, a permission), print one line
     naming the file or key and exit with status 1; the outputs' staging copies are already gone
     (see :mod:`ticketleak.core.store`), and nothing more is printed at exit. The CPU kernels are
-    pinned first (:mod:`ticketleak.core.machine`), so results do not depend on the CPU's vector width."""
+    pinned first (:mod:`ticketleak.core.machine`), so results do not depend on the CPU's vector width,
+    and its thread pools capped at ``$TICKETLEAK_THREADS`` (default 1)."""
     machine.pin()
     store.clear_stale()
     try:
+        machine.limit_threads()
         main()
     except (UserError, FileNotFoundError) as exc:
         _fail(str(exc))
