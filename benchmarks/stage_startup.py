@@ -48,6 +48,19 @@ def preloaded_seconds(script: Path, repeats: int) -> float:
     return statistics.median(times)
 
 
+#: Imported at first use, after start-up: torch._dynamo by a stage's first optimizer, dvc.repo by
+#: dvclive's logger. `--help` never reaches them, so they are timed on their own.
+LATE = ("torch._dynamo", "dvc.repo")
+
+
+def late_import_seconds(repeats: int) -> float:
+    """Seconds a new process spends importing LATE after torch and dvclive (the median)."""
+    code = ("import time, torch, dvclive; t = time.perf_counter(); "
+            + "; ".join(f"import {m}" for m in LATE) + "; print(time.perf_counter() - t)")
+    return statistics.median(float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                                  text=True).stdout) for _ in range(repeats))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wall", type=float, help="measured `dvc repro` wall time in seconds")
@@ -66,6 +79,11 @@ def main() -> None:
         total, fast = total + n * t, fast + n * f
         print(f"{script:28s} {n:6d} {t:9.2f} {f:11.2f} {n * t:8.1f} {n * f:17.1f}")
     print(f"{'all':28s} {sum(counts.values()):6d} {'':9s} {'':11s} {total:8.1f} {fast:17.1f}")
+    from ticketleak_studies import runner
+
+    late = late_import_seconds(args.repeats)
+    preloaded = "0 preloaded (the runner's fork server imports them)" if set(LATE) <= set(runner.PRELOAD) else "not preloaded"
+    print(f"and at first use, in every stage that trains or logs: {', '.join(LATE)}: {late:.2f} s as a process, {preloaded}")
     if args.wall:
         print(f"start-up share of a {args.wall:.0f} s run: {total / args.wall:.0%} as processes, {fast / args.wall:.0%} preloaded")
 
