@@ -228,8 +228,10 @@ def connect(jobs: int, scheduler: str | None):
         except (OSError, TimeoutError, ValueError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RunnerError(f"cannot reach the Dask scheduler at {scheduler}: {first}") from None
-    # Threads suffice: a task only waits on the stage's own process.
-    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, dashboard_address=None,
+    # Threads suffice: a task only waits on the stage's own process. The scheduler's HTTP server
+    # starts in any case; on a free port, since a second runner on the machine (two studies at once)
+    # finds the default 8787 taken and distributed warns about it.
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster)
 
