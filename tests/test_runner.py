@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -377,3 +379,60 @@ def test_prune_lock_drops_only_stages_no_longer_defined(serial: Path) -> None:
     proc = _run(serial, TICKETLEAK, "prune-lock", check=False)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "dvc.yaml" in proc.stderr
     assert "no lock entry dropped" in proc.stderr and (serial / "dvc.lock").read_bytes() == lock
+
+
+def test_a_run_frozen_longer_than_the_worker_ttl_still_finishes(serial: Path, tmp_path: Path) -> None:
+    """A runner frozen for a while (a suspended laptop; here SIGSTOP) keeps its in-process workers:
+    with Dask's time-to-live (2 s here, 5 minutes by default) the scheduler dropped them all on
+    waking, and the run then waited for ever."""
+    root = _project(tmp_path / "p")
+    env = _env(STEP_SLEEP="3", DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL="2s")
+    proc = subprocess.Popen([TICKETLEAK, "repro", "-j", "2"], cwd=root, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not list((root / ".dvc" / "tmp" / "ticketleak-runs").glob("gen@*.log")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGSTOP)
+    time.sleep(6)
+    os.kill(proc.pid, signal.SIGCONT)
+    try:
+        out, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run never finished after it was resumed", pytrace=False)
+    assert proc.returncode == 0, out[-3000:]
+    assert _files(root) == _files(serial)
+
+
+def test_a_local_run_whose_workers_are_all_gone_stops_with_one_line(serial: Path, tmp_path: Path) -> None:
+    """No worker left on the local cluster: one line, not a wait for ever; run again, it completes."""
+    root = _project(tmp_path / "p")
+    code = textwrap.dedent(f"""
+        import threading, time
+        from pathlib import Path
+        from ticketleak_studies import runner
+        runner.WORKER_CHECK_SECONDS = 0.5
+        connect = runner.connect
+
+        def lose_workers(jobs, scheduler):
+            client = connect(jobs, scheduler)
+            def close():
+                time.sleep(2)
+                for worker in list(client.cluster.workers.values()):
+                    client.cluster.sync(worker.close)
+            threading.Thread(target=close, daemon=True).start()
+            return client
+
+        runner.connect = lose_workers
+        try:
+            runner.reproduce(Path({str(root)!r}), jobs=2, say=lambda line: None)
+        except runner.RunnerError as exc:
+            print("ERROR", exc)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=_env(STEP_SLEEP="6"), text=True,
+                          capture_output=True, timeout=180, check=False)
+    assert re.search(r"^ERROR every Dask worker is gone, with \d+ stage\(s\) running and \d+ queued; "
+                     r"what finished is recorded: run the same command again$", proc.stdout, re.M), \
+        proc.stdout + proc.stderr[-3000:]
+    _parallel(root)
+    assert _files(root) == _files(serial)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 LOGS = Path(".dvc") / "tmp" / "ticketleak-runs"
 TAIL_LINES = 20
 FLUSH_SECONDS = 20.0  # how often finished stages are written to dvc.lock at most (and always at the end)
+WORKER_CHECK_SECONDS = 30.0  # while stages run, how often the runner checks that it still has workers
 FLUSH_SHARE = 0.1  # ...and never so often that writing it takes more than this share of the run:
 #   DVC rewrites the whole lock each time (a round-trip parse of it, about 10 s at 450 stages)
 
@@ -228,11 +229,17 @@ def connect(jobs: int, scheduler: str | None):
         except (OSError, TimeoutError, ValueError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RunnerError(f"cannot reach the Dask scheduler at {scheduler}: {first}") from None
+    import dask
+
     # Threads suffice: a task only waits on the stage's own process. The scheduler's HTTP server
     # starts in any case; on a free port, since a second runner on the machine (two studies at once)
-    # finds the default 8787 taken and distributed warns about it.
-    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    # finds the default 8787 taken and distributed warns about it. No worker time-to-live: the
+    # workers live in this process, so a scheduler that has not heard from them has been frozen
+    # with them (a suspended laptop, `kill -STOP`); with the default 5 minutes it dropped them all
+    # on waking, and the run then waited for ever on stages that no worker would take.
+    with dask.config.set({"distributed.scheduler.worker-ttl": None}):
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, dashboard_address=":0",
+                               silence_logs=logging.ERROR)
     return Client(cluster)
 
 
@@ -253,8 +260,9 @@ class Run:
     """One parallel reproduction of ``plan`` (DVC's order) over ``graph``."""
 
     def __init__(self, repo: Repo, plan: list[Stage], graph: Any, client: Any, say: Callable[[str], None],
-                 preload: bool = True):
+                 preload: bool = True, local: bool = True):
         self.repo, self.plan, self.client, self.say, self.preload = repo, plan, client, say, preload
+        self.local = local  # the workers are this process's own (no --scheduler)
         self.root = Path(repo.root_dir)
         self.index = {stage: i for i, stage in enumerate(plan)}
         members = set(plan)
@@ -397,13 +405,25 @@ class Run:
                 self._submit(self.queue.pop(0))
             if not self.futures:
                 break
-            done = wait(list(self.futures), return_when="FIRST_COMPLETED").done
+            try:
+                done = wait(list(self.futures), timeout=WORKER_CHECK_SECONDS, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                self._check_workers()
+                continue
             for future in sorted(done, key=lambda f: self.index[self.futures[f]]):
                 stage = self.futures.pop(future)
                 self._collect(stage, future)
             self.flush()
         self.flush(force=True)
         return self.outcome
+
+    def _check_workers(self) -> None:
+        """On the local cluster, a run with no worker left can never finish: record what finished
+        and stop with one line. (An existing cluster may scale to zero and back: it is waited on.)"""
+        if self.local and not self.client.nthreads():
+            self.flush(force=True)
+            raise RunnerError(f"every Dask worker is gone, with {len(self.futures)} stage(s) running and "
+                              f"{len(self.queue)} queued; what finished is recorded: run the same command again")
 
     def _guarded(self, action: Callable[[Stage], None], stage: Stage) -> bool:
         """``action(stage)``; what DVC refuses (a missing dependency or output, a cache error)
@@ -462,7 +482,8 @@ def reproduce(root: Path, targets: Iterable[str] = (), jobs: int = 2, scheduler:
             client = connect(jobs, scheduler)
             try:
                 # a scheduler's workers may run another environment: there, every command gets its own shell
-                outcome = Run(repo, plan, graph, client, say, preload=preload and not scheduler).go()
+                outcome = Run(repo, plan, graph, client, say, preload=preload and not scheduler,
+                              local=not scheduler).go()
             finally:
                 cluster = getattr(client, "cluster", None)
                 client.close()
