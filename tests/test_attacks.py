@@ -203,6 +203,30 @@ def test_fixed_order_dot_is_the_matrix_product():
                                    rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 
+def test_fixed_order_dot_sums_in_the_same_order_whichever_way_it_loops(monkeypatch):
+    """The per-k loop (small k against n, C-contiguous b) and the blocked reduction give the same
+    bits: the loop is a shortcut, not another summation order."""
+    from ticketleak.classifiers import mlp
+
+    rng = np.random.default_rng(1)
+    cases = [(200, 20, 64), (1400, 20, 64), (300, 3, 10), (200, 1, 64), (37, 150, 20)]
+    for n, k, m in cases:
+        a, b = rng.standard_normal((n, k)), rng.standard_normal((k, m))
+        for a_layout in (a, np.asfortranarray(a), a[:, ::-1]):
+            fast = mlp.fixed_order_dot(a_layout, b)
+            blocked = np.empty_like(fast)
+            for i in range(n):  # one row at a time: the reduction over k, never the loop
+                np.add.reduce(a_layout[i : i + 1, :, None] * b[None], axis=1, out=blocked[i : i + 1])
+            assert fast.tobytes() == blocked.tobytes(), (n, k, m)
+    loops = []
+    monkeypatch.setattr(mlp, "_k_loop", lambda a, b: loops.append(a.shape) or np.zeros((a.shape[0], b.shape[1])))
+    mlp.fixed_order_dot(rng.standard_normal((200, 20)), rng.standard_normal((20, 64)))
+    mlp.fixed_order_dot(rng.standard_normal((20, 200)), rng.standard_normal((200, 64)))  # k large: blocks
+    mlp.fixed_order_dot(rng.standard_normal((200, 20)), np.asfortranarray(rng.standard_normal((20, 64))))  # F-order b
+    mlp.fixed_order_dot(rng.standard_normal((200, 64)), rng.standard_normal((64, 1)))  # m = 1: pairwise
+    assert loops == [(200, 20)]
+
+
 KERNEL_PROBE = """
 import hashlib, numpy as np
 from ticketleak.attacks import Observed, shokri_attacks
