@@ -170,7 +170,7 @@ def test_strong_effect_agrees_with_greater_and_disagrees_with_less():
     assert all(d > 0.1 for d in diffs)
     up = verdict(diffs, margin=0.02, expected="greater")
     assert up.outcome == AGREES and up.ci[0] > 0 and up.n_seeds == 5
-    assert up.text.startswith("agrees: +0.") and "over 5 seeds (margin 0.02)" in up.text
+    assert up.text.startswith("agrees: +0.") and "over 5 seeds (margin 0.02; equivalence: TOST p=" in up.text
     assert verdict(diffs, margin=0.02, expected="less").outcome == DISAGREES
     assert verdict(diffs, margin=0.02, expected="equal").outcome == DISAGREES
 
@@ -179,6 +179,10 @@ def test_pure_noise_equal_claim_depends_on_margin():
     diffs = seed_diffs(np.random.default_rng(8), 5, effect_a=0.5, effect_b=0.5)
     generous = verdict(diffs, margin=0.1, expected="equal")
     assert generous.outcome == AGREES and generous.tost_p < 0.05
+    # the text shows the 90% interval TOST reads, inside the margin where the 95% one may not be
+    low, high = generous.tost_ci
+    assert -0.1 < low < generous.mean < high < 0.1 and generous.ci[0] < low and high < generous.ci[1]
+    assert f"90% interval [{low:+.3f}, {high:+.3f}]" in generous.text and f"TOST p={generous.tost_p:.2g}" in generous.text
     tiny = verdict(diffs, margin=0.001, expected="equal")
     assert tiny.outcome == NO_EVIDENCE and tiny.ci[0] < 0 < tiny.ci[1]
     # a directional claim with equivalence shown: the claimed effect is absent

@@ -558,7 +558,7 @@ def test_seed004_report_before_after_and_wasserstein(raw_params):
         assert _verdict(text, claim).endswith(f"-> **{word}**"), claim
     assert "| undefended | 60.0 | 40.0 | 30.0 | 70.0 | 0.600 / 0.400 | 0.300 / 0.240 |" in text
     # distances are judged within a quarter of the distance at 1% leaked (0.1 + 0.5 * 0.01), not the AUC margin
-    assert "(margin 0.0263: 0.25 of the f=0.01 distance;" in _verdict(text, "before the defense the distance grows with the leaked fraction")
+    assert "(margin 0.0263: 0.25 of the f=0.01 distance, TOST p = " in _verdict(text, "before the defense the distance grows with the leaked fraction")
 
 
 def test_seed002_report_ppb_and_pruned_verdicts(raw_params):

@@ -196,6 +196,7 @@ class Verdict:
     tost_p: float
     reason: str
     text: str
+    tost_ci: tuple[float, float] = (float("nan"), float("nan"))  # the (1 - 2 alpha) interval TOST reads
 
 
 def verdict(diffs: Sequence[float] | np.ndarray, margin: float, expected: str,
@@ -220,10 +221,11 @@ def verdict(diffs: Sequence[float] | np.ndarray, margin: float, expected: str,
     n = int(d.size)
     mean = float(d.mean()) if n else float("nan")
     ci, tost_p, equivalent = (float("nan"), float("nan")), float("nan"), False
+    tost_ci = ci
     if n >= 2:
         ci = seed_level(d, alpha).ci
         t = tost(d, margin, alpha)
-        tost_p, equivalent = t.p, t.equivalent
+        tost_p, equivalent, tost_ci = t.p, t.equivalent, t.ci
     low, high = ci
     if n < MIN_SEEDS:
         outcome, reason = NO_EVIDENCE, f"fewer than {MIN_SEEDS} training seeds"
@@ -248,12 +250,14 @@ def verdict(diffs: Sequence[float] | np.ndarray, margin: float, expected: str,
         else:
             outcome, reason = NO_EVIDENCE, "the interval contains 0 and equivalence is not shown"
     if n >= 2:
-        text = f"{outcome}: {mean:+.3f} [{low:+.3f}, {high:+.3f}] over {n} seeds (margin {margin:g})"
+        level = round(100 * (1 - 2 * alpha))
+        text = (f"{outcome}: {mean:+.3f} [{low:+.3f}, {high:+.3f}] over {n} seeds (margin {margin:g}; "
+                f"equivalence: TOST p={tost_p:.2g}, {level}% interval [{tost_ci[0]:+.3f}, {tost_ci[1]:+.3f}])")
     else:
         text = f"{outcome}: {mean:+.3f} over {n} seed{'s' * (n != 1)} (margin {margin:g})"
     if n < MIN_SEEDS:
         text += f"; {reason}"
-    return Verdict(outcome, expected, mean, ci, n, float(margin), tost_p, reason, text)
+    return Verdict(outcome, expected, mean, ci, n, float(margin), tost_p, reason, text, tost_ci)
 
 
 def tally(verdicts: Iterable[Verdict], independent: int) -> str:

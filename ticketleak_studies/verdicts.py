@@ -143,7 +143,7 @@ def verdict_line(claim: str, source: str, ours: str, a: float | None, b: float |
         seeds = f"{v.n_seeds if v else 0} training seed{'s' if not v or v.n_seeds != 1 else ''}: fewer than {stats.MIN_SEEDS}"
         return f"- {claim} ({source}): {ours}, difference {j.diff:+.3f}, 2 sd = {j.spread:.3f} ({seeds}) -> **{j.word}**"
     low, high = v.ci
-    tost = f", TOST p = {v.tost_p:.3g}" if expect == "equal" else ""
+    tost = f", TOST p = {v.tost_p:.3g}"
     return (f"- {claim} ({source}): {ours} (means over seeds), difference {v.mean:+.3f} [95% {low:+.3f}, {high:+.3f}] "
             f"over {v.n_seeds} training seeds (margin {v.margin:.3g}{margin_note}{tost}; one seed's 2 sd = {j.spread:.3f}) -> **{j.word}**")
 
