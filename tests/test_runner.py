@@ -328,10 +328,11 @@ def test_dvc_lock_is_written_less_often_as_writing_it_grows_slow(monkeypatch) ->
     clock = [1000.0]
     monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
     writes = []
+    write_seconds = 2 * runner.FLUSH_SECONDS * runner.FLUSH_SHARE  # twice what the floor allows
 
     def slow_dump(lockfile, stages):
         writes.append(len(stages))
-        clock[0] += 5.0  # one write of the lock takes 5 s
+        clock[0] += write_seconds
 
     class Stage(SimpleNamespace):
         __hash__ = object.__hash__
@@ -345,17 +346,53 @@ def test_dvc_lock_is_written_less_often_as_writing_it_grows_slow(monkeypatch) ->
     run.finished[run.plan[0]] = True
     clock[0] += runner.FLUSH_SECONDS
     run.flush()
-    assert writes == [1] and run.flush_every == pytest.approx(5.0 / runner.FLUSH_SHARE)  # 50 s, not 20
+    wait = write_seconds / runner.FLUSH_SHARE
+    assert writes == [1] and run.flush_every == pytest.approx(wait) and wait == pytest.approx(2 * runner.FLUSH_SECONDS)
     run.finished[run.plan[1]] = True
-    clock[0] += 30.0
+    clock[0] += 0.75 * wait
     run.flush()
-    assert writes == [1]  # 30 s after a 5 s write: not yet
-    clock[0] += 20.0
+    assert writes == [1]  # not yet
+    clock[0] += 0.25 * wait
     run.flush()
     assert writes == [1, 1]
     run.finished[run.plan[2]] = True
     run.flush(force=True)  # the end of the run always writes
     assert writes == [1, 1, 1]
+
+
+FLUSH_EVERY_STAGE = """
+import atexit, sys
+import dvc.utils.serialize._yaml as y
+from ticketleak_studies import console, runner
+runner.FLUSH_SECONDS, runner.FLUSH_SHARE = 0.0, 1e9  # write dvc.lock after every stage
+parses, original = [], y.parse_yaml_for_update
+def counted(text, path):
+    parses.append(path)
+    return original(text, path)
+y.parse_yaml_for_update = counted
+atexit.register(lambda: print(f"round-trip parses of the lock: {sum('dvc.lock' in str(p) for p in parses)}"))
+sys.exit(console.main(["repro", "-j", "3"]))
+"""
+
+
+def test_a_lock_written_after_every_stage_is_dvc_repros_and_parsed_once(serial: Path, tmp_path: Path) -> None:
+    """The runner keeps the lock document it wrote and updates it for the next write instead of
+    parsing the file again: written after every stage, the lock is still byte for byte the one
+    ``dvc repro`` writes; a lock changed behind its back is parsed again."""
+    root = _project(tmp_path / "parallel")
+    proc = _run(root, sys.executable, "-c", FLUSH_EVERY_STAGE)
+    writes = proc.stdout.count("Updated dvc.lock")
+    assert writes >= 4, proc.stdout
+    assert "round-trip parses of the lock: 0" in proc.stdout  # the first write had no lock to read
+    assert _files(root) == _files(serial)
+    (root / "step.py").write_text(STEP + "# changed\n")  # every stage runs again, on an existing lock
+    lock = (root / "dvc.lock").read_text()
+    (root / "dvc.lock").write_text(lock.replace("schema: '2.0'", "schema: '2.0'  # edited"))
+    proc = _run(root, sys.executable, "-c", FLUSH_EVERY_STAGE)
+    assert "round-trip parses of the lock: 1" in proc.stdout  # read once, then its own document
+    assert proc.stdout.count("Updated dvc.lock") >= 4
+    assert "# edited" in (root / "dvc.lock").read_text()  # DVC's round trip kept the comment
+    assert "up to date" in _run(root, DVC, "status").stdout
 
 
 def test_prune_lock_drops_only_stages_no_longer_defined(serial: Path) -> None:
@@ -436,3 +473,25 @@ def test_a_local_run_whose_workers_are_all_gone_stops_with_one_line(serial: Path
         proc.stdout + proc.stderr[-3000:]
     _parallel(root)
     assert _files(root) == _files(serial)
+
+
+def test_params_are_parsed_once_per_run_and_each_stage_gets_its_own_copy(tmp_path: Path, monkeypatch) -> None:
+    import dvc.dependency.param as param_module
+    from dvc.fs import LocalFileSystem
+
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  lr: 0.1\n  epochs: 3\nseeds: [0, 1]\n")
+    parses = []
+    original = param_module.load_path
+    monkeypatch.setattr(param_module, "load_path", lambda *a, **k: parses.append(a[0]) or original(*a, **k))
+    fs = LocalFileSystem()
+    with runner.ParamsReadOnce():
+        first = param_module.read_param_file(fs, str(path))
+        first["train"]["lr"] = 99  # one stage's copy: the next stage must not see it
+        second = param_module.read_param_file(fs, str(path), ["train.lr", "seeds"])
+        assert second == {"train": {"lr": 0.1}, "seeds": [0, 1]} and len(parses) == 1
+        path.write_text("train:\n  lr: 0.25\n  epochs: 3\nseeds: [0, 1]\n")  # edited: read again
+        assert param_module.read_param_file(fs, str(path), ["train.lr"]) == {"train": {"lr": 0.25}}
+        assert len(parses) == 2
+    param_module.read_param_file(fs, str(path))
+    assert len(parses) == 3  # outside a run, every read parses

@@ -38,10 +38,11 @@ if TYPE_CHECKING:
 
 LOGS = Path(".dvc") / "tmp" / "ticketleak-runs"
 TAIL_LINES = 20
-FLUSH_SECONDS = 20.0  # how often finished stages are written to dvc.lock at most (and always at the end)
+FLUSH_SECONDS = 60.0  # how often finished stages are written to dvc.lock at most (and always at the end);
+#   a killed run loses nothing by it: the run cache restores every stage that finished
 WORKER_CHECK_SECONDS = 30.0  # while stages run, how often the runner checks that it still has workers
 FLUSH_SHARE = 0.1  # ...and never so often that writing it takes more than this share of the run:
-#   DVC rewrites the whole lock each time (a round-trip parse of it, about 10 s at 450 stages)
+#   DVC rewrites the whole lock each time (its round-trip parse is done once per run: LockDocument)
 
 
 class RunnerError(Exception):
@@ -202,6 +203,81 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
+class LockDocument:
+    """``modify_yaml`` for ``Lockfile.dump_stages`` that parses each ``dvc.lock`` once per run.
+
+    DVC rewrites a lock by parsing it in round-trip mode (pure Python: about 3 s for the default's
+    200 stages, 10 s at 450), updating that document and dumping it. The runner is the only
+    writer while it holds the repository lock, so after its first write it keeps the document it
+    dumped and, as long as the file still holds exactly the text it wrote, updates that document
+    instead of parsing the text again. The bytes written are DVC's own dump of the same document.
+    A write that fails forgets the document (it may be half updated)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, tuple[str, Any]] = {}  # lock path -> (text written, its document)
+
+    def modify(self, key: str):
+        from contextlib import contextmanager
+        from io import StringIO
+
+        from dvc.utils.serialize._yaml import _dump, parse_yaml_for_update
+
+        @contextmanager
+        def modify_yaml(path, fs=None):
+            text = Path(path).read_text(encoding="utf-8") if os.path.exists(path) else None
+            held = self.docs.pop(key, None)
+            if text is None:
+                data = {}
+            elif held is not None and held[0] == text:
+                data = held[1]
+            else:
+                data = parse_yaml_for_update(text, path)
+            yield data
+            out = StringIO()
+            _dump(data, out)
+            written = out.getvalue()
+            with open(path, "w+", encoding="utf-8") as fd:
+                fd.write(written)
+            self.docs[key] = (written, data)
+
+        return modify_yaml
+
+
+class ParamsReadOnce:
+    """DVC reads the params file once per stage that declares params (``read_param_file``), a
+    full YAML parse each time. Within a run nothing edits it, so each file is parsed once per
+    (path, modification time, size) and every stage gets its own copy of the result."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[tuple[str, int, int], Any] = {}
+
+    def __enter__(self) -> ParamsReadOnce:
+        import copy
+
+        import dvc.dependency.param as param_module
+
+        self.module, self.original = param_module, param_module.load_path
+        original = self.original
+
+        def load_path(path, fs=None, **kwargs):
+            try:
+                st = os.stat(path)
+            except (OSError, TypeError, ValueError):
+                return original(path, fs, **kwargs)
+            if kwargs or getattr(fs, "protocol", "local") not in ("local", "file"):
+                return original(path, fs, **kwargs)
+            key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+            if key not in self.parsed:
+                self.parsed[key] = original(path, fs)
+            return copy.deepcopy(self.parsed[key])
+
+        param_module.load_path = load_path
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.load_path = self.original
+
+
 def log_path(root: Path, stage_name: str) -> Path:
     return root / LOGS / (re.sub(r"[^A-Za-z0-9_.@-]+", "_", stage_name) + ".log")
 
@@ -280,6 +356,7 @@ class Run:
         self.futures: dict[Any, Stage] = {}
         self.started: set[Stage] = set()
         self.queue: list[Stage] = []  # decided to run, waiting for a free worker
+        self.lock_documents = LockDocument()
 
     # -- decisions, all in this process ----------------------------------------------------------
 
@@ -375,10 +452,15 @@ class Run:
         dvc_logger = logging.getLogger("dvc")
         level = dvc_logger.level
         dvc_logger.setLevel(logging.WARNING)  # its "Updating lock file" would name the copy
+        import dvc.dvcfile as dvcfile_module
+
+        original = dvcfile_module.modify_yaml
+        dvcfile_module.modify_yaml = self.lock_documents.modify(str(path))
         try:
             Lockfile(self.repo, str(tmp)).dump_stages(stages)
             os.replace(tmp, path)
         finally:
+            dvcfile_module.modify_yaml = original
             dvc_logger.setLevel(level)
             tmp.unlink(missing_ok=True)
             self.repo.scm_context.files_to_track.discard(os.path.relpath(tmp))
@@ -482,8 +564,9 @@ def reproduce(root: Path, targets: Iterable[str] = (), jobs: int = 2, scheduler:
             client = connect(jobs, scheduler)
             try:
                 # a scheduler's workers may run another environment: there, every command gets its own shell
-                outcome = Run(repo, plan, graph, client, say, preload=preload and not scheduler,
-                              local=not scheduler).go()
+                with ParamsReadOnce():
+                    outcome = Run(repo, plan, graph, client, say, preload=preload and not scheduler,
+                                  local=not scheduler).go()
             finally:
                 cluster = getattr(client, "cluster", None)
                 client.close()
